@@ -1,0 +1,135 @@
+"""Entry point: `python -m bot` (also the `opscord` script) and its sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.audit import AuditLog
+from bot.db import Database
+from bot.settings import Settings
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"opscord: invalid settings: {problems}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="opscord", description="ChatOps for Discord.")
+    sub = parser.add_subparsers(dest="cmd")
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path", type=Path)
+    audit = sub.add_parser("audit", help="verify or export the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_cmd", required=True)
+    verify = audit_sub.add_parser("verify", help="check the hash chain")
+    verify.add_argument("--db", type=Path)
+    export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
+    export.add_argument("--db", type=Path)
+    export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.cmd == "check-config":
+        return check_config(args.path)
+    if args.cmd == "audit":
+        db_path = args.db or _settings().opscord_db
+        if args.audit_cmd == "verify":
+            return asyncio.run(audit_verify(db_path))
+        return asyncio.run(audit_export(db_path, args.since))
+    return run_bot(_settings())
+
+
+def check_config(path: Path) -> int:
+    """Print a summary and return 0, or print every problem and return 2."""
+    from bot.config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print(
+        f"{path}: OK — guild {config.guild.id}, {len(config.environments)} environments "
+        f"({', '.join(e.name for e in config.environments)}), {len(config.services)} services "
+        f"({', '.join(s.name for s in config.services)}), {len(config.policy)} policy rows, "
+        f"roles: {', '.join(sorted(config.roles))}"
+    )
+    return 0
+
+
+def _normalize_since(since: str | None) -> str | None:
+    if since is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+    except ValueError:
+        raise SystemExit(f"opscord: --since {since!r} is not an ISO date or timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@contextlib.asynccontextmanager
+async def _open_audit(db_path: Path) -> AsyncIterator[AuditLog]:
+    if not await asyncio.to_thread(db_path.is_file):
+        raise SystemExit(f"opscord: no database at {db_path}")
+    db = await Database.open(db_path)
+    try:
+        yield AuditLog(db)
+    finally:
+        await db.close()
+
+
+async def audit_verify(db_path: Path) -> int:
+    """Exit 0 with "N rows, chain intact", or 1 naming the first bad row."""
+    async with _open_audit(db_path) as audit:
+        result = await audit.verify()
+    print(str(result), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+async def audit_export(db_path: Path, since: str | None) -> int:
+    """Print JSON lines in the seed's format."""
+    since_norm = _normalize_since(since)
+    async with _open_audit(db_path) as audit:
+        async for row in audit.iter_rows(since_norm):
+            sys.stdout.write(json.dumps(row.export(), ensure_ascii=False) + "\n")
+    return 0
+
+
+def run_bot(settings: Settings) -> int:
+    """Connect to Discord with DISCORD_TOKEN."""
+    if settings.discord_token is None:
+        print(
+            "opscord: DISCORD_TOKEN is not set. Set it in the environment or in .env (see .env.example) to "
+            "connect to Discord; OPSCORD_CONFIG points at your config (default opscord.example.toml).",
+            file=sys.stderr,
+        )
+        return 2
+    from bot.runner import run
+
+    return asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

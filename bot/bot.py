@@ -1,0 +1,97 @@
+"""OpsBot: the discord.py client with injected resources, one extension per command family."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pkgutil
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.context import AppContext
+from bot.interactions import AUDITED_KEY, audit_interaction
+from bot.tree import OpsTree
+
+log = logging.getLogger(__name__)
+
+EXTENSION_PACKAGE = "cogs"
+
+
+def discover_extensions() -> list[str]:
+    """Every module in `cogs/`: one extension per command family."""
+    import importlib
+
+    package = importlib.import_module(EXTENSION_PACKAGE)
+    return sorted(
+        f"{EXTENSION_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_")
+    )
+
+
+class OpsBot(commands.Bot):
+    """The Opscord bot. Resources arrive in `ctx`; nothing is built at import time."""
+
+    def __init__(self, ctx: AppContext, *, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.default()
+        intents.members = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=OpsTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+            guild_ready_timeout=guild_ready_timeout,
+        )
+        self.ctx = ctx
+        self.synced_commands: int | None = None
+
+    @property
+    def guild_object(self) -> discord.Object:
+        """The configured guild."""
+        return discord.Object(id=self.ctx.config.guild.id)
+
+    async def setup_hook(self) -> None:
+        """Load every extension, then sync the commands to the configured guild if they changed."""
+        for extension in discover_extensions():
+            await self.load_extension(extension)
+        guild = self.guild_object
+        self.tree.copy_global_to(guild=guild)
+        await self._sync_if_changed(guild)
+
+    async def _sync_if_changed(self, guild: discord.Object) -> None:
+        local = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(local, sort_keys=True, default=str).encode()).hexdigest()
+        stored = await self._stored_sync_digest(guild.id)
+        remote = await self.tree.fetch_commands(guild=guild)
+        if stored == digest and {c.name for c in remote} == {c["name"] for c in local}:
+            log.info("application commands unchanged; not syncing (%d commands)", len(local))
+            self.synced_commands = 0
+            return
+        synced = await self.tree.sync(guild=guild)
+        self.synced_commands = len(synced)
+        async with self.ctx.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (f"command_digest:{guild.id}", digest),
+            )
+        log.info("synced %d application commands to guild %s", len(synced), guild.id)
+
+    async def _stored_sync_digest(self, guild_id: int) -> str | None:
+        key = f"command_digest:{guild_id}"
+        async with self.ctx.db.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row else None
+
+    async def on_ready(self) -> None:
+        """Log the identity once connected."""
+        log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
+
+    async def on_app_command_completion(
+        self, interaction: discord.Interaction[Any], command: app_commands.Command[Any, ..., Any] | Any
+    ) -> None:
+        """Audit a completed command that its cog did not audit itself."""
+        if not interaction.extras.get(AUDITED_KEY):
+            await audit_interaction(interaction, "success")

@@ -1,0 +1,249 @@
+"""The ops config: a TOML file validated by pydantic models.
+
+Unknown keys are errors (a typo in an ops config must not pass silently), and every
+problem is reported with its key path, e.g. ``services[1].replicas.max: must be >= min``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+CAPABILITIES = ("operator", "team_lead", "dba", "incident_commander", "viewer")
+ACTIONS = ("deploy", "rollback", "scale_up", "scale_down", "migrate")
+DEFAULT_VERSION_PATTERN = r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?$"
+_NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+
+RoleRef = str | int
+ChannelRef = str | int
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GuildConfig(_Strict):
+    """The one Discord guild (server) Opscord serves."""
+
+    id: int = Field(gt=0)
+    name: str | None = None
+
+
+class ChannelsConfig(_Strict):
+    """Channels by name or ID. `operations` restricts where mutating commands may run (empty: anywhere)."""
+
+    deployments: ChannelRef = "deployments"
+    incidents: ChannelRef = "incidents"
+    audit: ChannelRef = "audit"
+    operations: list[ChannelRef] = Field(default_factory=list)
+
+
+class EnvironmentConfig(_Strict):
+    """A deployment environment. `operator_roles` overrides who holds `operator` here."""
+
+    name: str = Field(pattern=_NAME)
+    protected: bool = False
+    operator_roles: list[RoleRef] | None = None
+
+
+class ReplicaBounds(_Strict):
+    """Inclusive replica bounds for /scale."""
+
+    min: int = Field(default=1, ge=0, le=10_000)
+    max: int = Field(default=10, ge=0, le=10_000)
+
+    @field_validator("max")
+    @classmethod
+    def _max_at_least_min(cls, value: int, info: ValidationInfo) -> int:
+        low = info.data.get("min")
+        if isinstance(low, int) and value < low:
+            raise ValueError("must be >= min")
+        return value
+
+
+class ServiceConfig(_Strict):
+    """One service of the catalog. Provider sections are filled by the integrations."""
+
+    name: str = Field(pattern=_NAME)
+    environments: list[str] = Field(min_length=1)
+    version_pattern: str = DEFAULT_VERSION_PATTERN
+    replicas: ReplicaBounds = Field(default_factory=ReplicaBounds)
+    dashboard_url: str | None = None
+    description: str | None = None
+
+    @field_validator("version_pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc})") from None
+        return value
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s):// URL")
+        return value
+
+    def version_matches(self, version: str) -> bool:
+        """Whether `version` matches the service's version pattern in full."""
+        return re.fullmatch(self.version_pattern, version) is not None
+
+
+class PolicyRow(_Strict):
+    """One approval policy row; the first row matching (action, environment, service) wins."""
+
+    action: Literal["deploy", "rollback", "scale_up", "scale_down", "migrate", "*"]
+    environment: str = "*"
+    service: str = "*"
+    approvals: int = Field(default=0, ge=0, le=10)
+    approver_roles: list[str] = Field(default_factory=list)
+    confirm: bool = False
+    expiry_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+
+class AccessConfig(_Strict):
+    """Which capabilities may use the read-only command families."""
+
+    audit: list[str] = Field(default_factory=lambda: list(CAPABILITIES))
+    status: list[str] = Field(default_factory=lambda: list(CAPABILITIES))
+    logs: list[str] = Field(default_factory=lambda: list(CAPABILITIES))
+    incident: list[str] = Field(default_factory=lambda: ["incident_commander", "operator", "team_lead"])
+
+
+class OpscordConfig(_Strict):
+    """The whole ops config."""
+
+    guild: GuildConfig
+    channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
+    roles: dict[str, list[RoleRef]]
+    access: AccessConfig = Field(default_factory=AccessConfig)
+    environments: list[EnvironmentConfig] = Field(min_length=1)
+    services: list[ServiceConfig] = Field(default_factory=list)
+    policy: list[PolicyRow] = Field(default_factory=list)
+
+    def service(self, name: str) -> ServiceConfig | None:
+        """The catalog entry called `name`, if any."""
+        return next((s for s in self.services if s.name == name), None)
+
+    def environment(self, name: str) -> EnvironmentConfig | None:
+        """The environment called `name`, if any."""
+        return next((e for e in self.environments if e.name == name), None)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One config problem: where (key path) and what."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ConfigError(Exception):
+    """The config could not be loaded; `problems` lists every issue found."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(str(p) for p in problems))
+
+
+def _format_loc(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _pydantic_problems(exc: ValidationError) -> list[Problem]:
+    problems = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "int", "str")))]
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        problems.append(Problem(_format_loc(loc), msg))
+    return problems
+
+
+def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
+    """Cross-reference checks on the raw data, so they run even when other fields are malformed."""
+    problems: list[Problem] = []
+    roles = raw.get("roles") if isinstance(raw.get("roles"), dict) else {}
+    assert isinstance(roles, dict)
+    env_names = {e.get("name") for e in raw.get("environments") or [] if isinstance(e, dict)}
+    services = [s for s in raw.get("services") or [] if isinstance(s, dict)]
+    service_names = {s.get("name") for s in services}
+
+    seen: set[object] = set()
+    for i, svc in enumerate(services):
+        if svc.get("name") in seen:
+            problems.append(Problem(f"services[{i}].name", f"duplicate service {svc.get('name')!r}"))
+        seen.add(svc.get("name"))
+        for j, env in enumerate(svc.get("environments") or []):
+            if isinstance(env, str) and env not in env_names:
+                problems.append(Problem(f"services[{i}].environments[{j}]", f"undefined environment {env!r}"))
+
+    for i, row in enumerate(raw.get("policy") or []):
+        if not isinstance(row, dict):
+            continue
+        for j, role in enumerate(row.get("approver_roles") or []):
+            if isinstance(role, str) and role not in roles:
+                problems.append(Problem(f"policy[{i}].approver_roles[{j}]", f"undefined role {role!r}"))
+        env = row.get("environment", "*")
+        if isinstance(env, str) and env != "*" and env not in env_names:
+            problems.append(Problem(f"policy[{i}].environment", f"undefined environment {env!r}"))
+        svc_name = row.get("service", "*")
+        if isinstance(svc_name, str) and svc_name != "*" and svc_name not in service_names:
+            problems.append(Problem(f"policy[{i}].service", f"undefined service {svc_name!r}"))
+        approvals = row.get("approvals", 0)
+        if isinstance(approvals, int) and approvals > 0 and not row.get("approver_roles"):
+            problems.append(Problem(f"policy[{i}].approver_roles", "must name at least one role when approvals > 0"))
+
+    access = raw.get("access") if isinstance(raw.get("access"), dict) else {}
+    assert isinstance(access, dict)
+    for family, caps in access.items():
+        for j, cap in enumerate(caps if isinstance(caps, list) else []):
+            if isinstance(cap, str) and cap not in roles:
+                problems.append(Problem(f"access.{family}[{j}]", f"undefined role {cap!r}"))
+    return problems
+
+
+def parse_config(raw: dict[str, Any]) -> OpscordConfig:
+    """Validate raw TOML data; raise ConfigError listing every problem."""
+    problems: list[Problem] = []
+    config: OpscordConfig | None = None
+    try:
+        config = OpscordConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_pydantic_problems(exc))
+    problems.extend(_reference_problems(raw))
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config
+
+
+def load_config(path: Path) -> OpscordConfig:
+    """Read and validate the TOML config at `path`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Problem("", f"{path} is not valid TOML: {exc}")]) from None
+    return parse_config(raw)

@@ -1,0 +1,67 @@
+"""Builds the shared resources once and runs the bot until it is stopped."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+import discord
+import yarl
+
+from bot.audit import AuditLog
+from bot.bot import OpsBot
+from bot.config import ConfigError, load_config
+from bot.context import AppContext
+from bot.db import Database
+from bot.logging_setup import configure_logging
+from bot.permissions import Authorizer
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def redirect_discord(api_base_url: str | None, gateway_url: str | None) -> None:
+    """Point discord.py's REST base and gateway at other URLs (a REST proxy or the local emulator)."""
+    if api_base_url:
+        discord.http.Route.BASE = api_base_url.rstrip("/")
+    if gateway_url:
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+@contextlib.asynccontextmanager
+async def app_context(settings: Settings) -> AsyncIterator[AppContext]:
+    """Open the DB, the audit writer and the one HTTP session; close them on exit."""
+    config = load_config(settings.opscord_config)
+    db = await Database.open(settings.opscord_db)
+    audit = AuditLog(db)
+    audit.start()
+    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    try:
+        yield AppContext(settings=settings, config=config, db=db, audit=audit, http=session,
+                         authorizer=Authorizer(config))
+    finally:
+        await session.close()
+        await audit.close()
+        await db.close()
+
+
+async def run(settings: Settings) -> int:
+    """Run the bot against Discord (or whatever the URL overrides name)."""
+    assert settings.discord_token is not None
+    token = settings.discord_token.get_secret_value()
+    configure_logging(settings.log_level, [token])
+    redirect_discord(settings.discord_api_base_url, settings.discord_gateway_url)
+    try:
+        async with app_context(settings) as ctx:
+            bot = OpsBot(ctx)
+            async with bot:
+                await bot.start(token)
+    except ConfigError as exc:
+        log.error("config %s is invalid: %s", settings.opscord_config, exc)
+        return 2
+    except discord.LoginFailure:
+        log.error("Discord refused the token (DISCORD_TOKEN): check it in the developer portal")
+        return 2
+    return 0

@@ -1,0 +1,86 @@
+import shutil
+
+import pytest
+
+from bot.__main__ import main
+from bot.config import ConfigError, load_config, parse_config
+from tests.conftest import EXAMPLE_CONFIG
+
+
+def test_example_config_is_valid():
+    config = load_config(EXAMPLE_CONFIG)
+    assert [s.name for s in config.services] == ["order-service", "payment-service", "api-gateway"]
+    assert [e.name for e in config.environments] == ["development", "staging", "production"]
+    rows = [(r.action, r.environment, r.approvals, r.approver_roles, r.confirm) for r in config.policy]
+    assert rows == [
+        ("deploy", "production", 1, ["team_lead"], False),
+        ("rollback", "*", 0, [], True),
+        ("scale_down", "production", 1, ["team_lead"], False),
+        ("migrate", "production", 2, ["team_lead", "dba"], False),
+        ("*", "*", 0, [], False),
+    ]
+
+
+def test_check_config_ok(capsys):
+    assert main(["check-config", str(EXAMPLE_CONFIG)]) == 0
+    assert "3 services" in capsys.readouterr().out
+
+
+def test_check_config_lists_every_problem(tmp_path, capsys):
+    text = EXAMPLE_CONFIG.read_text()
+    text = text.replace("replicas = { min = 2, max = 20 }", 'replicas = { min = "two", max = 20 }', 1)
+    text = text.replace('dashboard_url = "https://grafana.example.com/d/orders/order-service"',
+                        'dashboard_url = "https://grafana.example.com/d/orders/order-service"\ndashbord = "typo"', 1)
+    text = text.replace('approver_roles = ["team_lead"]', 'approver_roles = ["release_manager"]', 1)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    assert main(["check-config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "3 problem(s)" in err
+    assert "services[0].replicas.min: Input should be a valid integer" in err
+    assert "services[0].dashbord: unknown key" in err
+    assert "policy[0].approver_roles[0]: undefined role 'release_manager'" in err
+
+
+def test_replica_bounds_path():
+    raw = {"guild": {"id": 1}, "roles": {"operator": ["ops"]}, "environments": [{"name": "prod"}],
+           "services": [{"name": "a", "environments": ["prod"]},
+                        {"name": "b", "environments": ["prod"], "replicas": {"min": 5, "max": 2}}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert [str(p) for p in err.value.problems] == ["services[1].replicas.max: must be >= min"]
+
+
+def test_cross_references():
+    raw = {"guild": {"id": 1}, "roles": {"operator": ["ops"]}, "environments": [{"name": "prod"}],
+           "services": [{"name": "a", "environments": ["prod", "qa"]}, {"name": "a", "environments": ["prod"]}],
+           "policy": [{"action": "deploy", "environment": "uat", "approvals": 1}],
+           "access": {"audit": ["auditor"]}}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    problems = {str(p) for p in err.value.problems}
+    assert problems == {
+        "services[0].environments[1]: undefined environment 'qa'",
+        "services[1].name: duplicate service 'a'",
+        "policy[0].environment: undefined environment 'uat'",
+        "policy[0].approver_roles: must name at least one role when approvals > 0",
+        "access.audit[0]: undefined role 'auditor'",
+    }
+
+
+def test_bad_regex_and_missing_file(tmp_path, capsys):
+    raw = {"guild": {"id": 1}, "roles": {}, "environments": [{"name": "p"}],
+           "services": [{"name": "a", "environments": ["p"], "version_pattern": "v(("}]}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    assert "services[0].version_pattern: not a valid regular expression" in str(err.value)
+    assert main(["check-config", str(tmp_path / "nope.toml")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_invalid_toml(tmp_path, capsys):
+    path = tmp_path / "x.toml"
+    shutil.copy(EXAMPLE_CONFIG, path)
+    path.write_text(path.read_text() + "\n[guild\n")
+    assert main(["check-config", str(path)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
