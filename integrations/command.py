@@ -1,0 +1,252 @@
+"""A provider that runs a configured local command for each operation.
+
+Each action has an argv template such as ``["./deploy.sh", "--service={service}", "{version}"]``.
+The command is started with ``asyncio.create_subprocess_exec`` (never a shell) and each
+placeholder is replaced inside its own argv element only, so a value like ``v1; rm -rf /`` reaches
+the program as one literal argument and is never interpreted. A value that would start an argv
+element with ``-`` is refused, so it cannot be read as an option either. The request is also
+available to the command as ``OPSCORD_*`` environment variables.
+
+Exit status 0 means success; any other status gives a failed ``OperationResult`` whose reason is the
+last line of output. A command that outruns its timeout is stopped (its whole process group) and
+raises ``UpstreamTimeout``. Health commands follow the Nagios convention: 0 healthy, 1 degraded,
+2 down, anything else unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult
+from integrations.errors import ConfigurationError, ProviderFailed, UpstreamTimeout
+from integrations.templates import TemplateError, render, validate
+
+__all__ = ["COMMAND_KINDS", "CommandProvider"]
+
+COMMAND_KINDS: Final = frozenset({"deploy", "rollback", "scale", "migrate", "health", "current_replicas"})
+_DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
+_NAGIOS = {0: HealthStatus.HEALTHY, 1: HealthStatus.DEGRADED, 2: HealthStatus.DOWN}
+
+
+@dataclass(frozen=True)
+class _Finished:
+    """A command that ran to completion."""
+
+    exit_code: int
+    output: str
+    seconds: float
+
+    @property
+    def last_line(self) -> str:
+        """The last non-empty output line, shortened."""
+        line = next((ln.strip() for ln in reversed(self.output.splitlines()) if ln.strip()), "")
+        return line if len(line) <= 200 else line[:199] + "…"
+
+    @property
+    def reason(self) -> str:
+        """How the command ended, for a sentence."""
+        how = f"exit {self.exit_code}" if self.exit_code >= 0 else f"killed by signal {-self.exit_code}"
+        return f"{how}: {self.last_line}" if self.last_line else how
+
+
+class CommandProvider:
+    """Runs argv templates per action; implements Deployer, Scaler, Migrator and HealthChecker.
+
+    Args:
+        templates: argv template per kind: ``deploy``, ``rollback``, ``scale``, ``migrate``,
+            ``health`` and ``current_replicas`` (its last output line is the replica count).
+        timeout: Seconds a command may run before its process group is stopped.
+        env: The command's base environment (``PATH`` only when None); never the bot's own
+            environment, so the bot's secrets do not leak into scripts.
+        cwd: Working directory.
+        output_limit: Bytes of output kept (the last ones).
+        kill_grace: Seconds between SIGTERM and SIGKILL when stopping a command.
+        system: Name used in messages.
+    """
+
+    def __init__(
+        self,
+        templates: Mapping[str, Sequence[str]],
+        *,
+        timeout: float = 600.0,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+        output_limit: int = 64 * 1024,
+        kill_grace: float = 2.0,
+        system: str = "The deploy command",
+    ) -> None:
+        for kind, argv in templates.items():
+            if kind not in COMMAND_KINDS:
+                raise ConfigurationError(system, f"{system} has an unknown command kind {kind!r}")
+            if not argv:
+                raise ConfigurationError(system, f"{system} has an empty {kind} command")
+            try:
+                for element in argv:
+                    validate(element)
+            except TemplateError as exc:
+                raise ConfigurationError(system, f"{system}: the {kind} command is invalid: {exc}") from None
+        self.templates = {kind: list(argv) for kind, argv in templates.items()}
+        self.timeout = timeout
+        self.env = dict(env) if env is not None else {"PATH": _DEFAULT_PATH}
+        self.cwd = cwd
+        self.output_limit = output_limit
+        self.kill_grace = kill_grace
+        self.system = system
+
+    @property
+    def supported_actions(self) -> frozenset[Action]:
+        """The operations that have a command configured."""
+        actions: tuple[Action, ...] = ("deploy", "rollback", "scale", "migrate")
+        return frozenset(a for a in actions if a in self.templates)
+
+    async def deploy(self, request: OperationRequest) -> OperationResult:
+        """Run the ``deploy`` command."""
+        return await self._operate("deploy", request)
+
+    async def rollback(self, request: OperationRequest) -> OperationResult:
+        """Run the ``rollback`` command."""
+        return await self._operate("rollback", request)
+
+    async def scale(self, request: OperationRequest) -> OperationResult:
+        """Run the ``scale`` command."""
+        return await self._operate("scale", request)
+
+    async def migrate(self, request: OperationRequest) -> OperationResult:
+        """Run the ``migrate`` command."""
+        return await self._operate("migrate", request)
+
+    async def current_replicas(self, service: str, environment: str) -> int | None:
+        """Run the ``current_replicas`` command and parse its last line; None when not configured."""
+        if "current_replicas" not in self.templates:
+            return None
+        values = {"service": service, "environment": environment, "action": "current_replicas"}
+        done = await self._run("current_replicas", values)
+        if done.exit_code != 0:
+            raise ProviderFailed(self.system, f"{self.system} could not read the replica count ({done.reason})",
+                                 output=done.output)
+        try:
+            return int(done.last_line)
+        except ValueError:
+            raise ProviderFailed(
+                self.system, f"{self.system} printed {done.last_line!r} instead of a replica count"
+            ) from None
+
+    async def check(self, service: str, environment: str) -> HealthReport:
+        """Run the ``health`` command (0 healthy, 1 degraded, 2 down, else unknown)."""
+        if "health" not in self.templates:
+            return HealthReport(HealthStatus.UNKNOWN, f"No health command is configured for {service}")
+        values = {"service": service, "environment": environment, "action": "health"}
+        try:
+            done = await self._run("health", values)
+        except UpstreamTimeout as exc:
+            return HealthReport(HealthStatus.UNKNOWN, str(exc))
+        status = _NAGIOS.get(done.exit_code, HealthStatus.UNKNOWN)
+        summary = done.last_line or f"{service} in {environment} is {status.value}"
+        return HealthReport(status, summary)
+
+    async def _operate(self, kind: Action, request: OperationRequest) -> OperationResult:
+        """Run the command for ``kind`` and turn its exit status into a result."""
+        if kind not in self.templates:
+            raise ConfigurationError(self.system, f"{self.system} has no {kind} command configured")
+        values = {
+            "service": request.service,
+            "environment": request.environment,
+            "version": request.version,
+            "replicas": None if request.replicas is None else str(request.replicas),
+            "request_id": request.request_id,
+            "action": request.action,
+            "previous_version": request.previous_version,
+        }
+        extra_env = {"OPSCORD_REQUESTER": request.requester}
+        done = await self._run(kind, values, extra_env)
+        what = request.describe()
+        details = {"exit_code": done.exit_code, "duration_seconds": round(done.seconds, 3)}
+        if done.exit_code == 0:
+            return OperationResult(True, f"The {what} succeeded.", output=done.output, details=details)
+        return OperationResult(False, f"The {what} failed ({done.reason}).", output=done.output, details=details)
+
+    def _argv(self, kind: str, values: Mapping[str, str | None]) -> list[str]:
+        """Render the argv template; each placeholder stays inside its own element."""
+        argv: list[str] = []
+        for element in self.templates[kind]:
+            try:
+                rendered = render(element, values)
+            except TemplateError as exc:
+                raise ConfigurationError(
+                    self.system, f"{self.system} cannot run the {kind} command: {exc} in this request"
+                ) from None
+            if "\0" in rendered:
+                raise ProviderFailed(self.system, f"Refusing to run the {kind} command: a value contains NUL")
+            if rendered.startswith("-") and element.startswith("{"):
+                raise ProviderFailed(
+                    self.system,
+                    f"Refusing to run the {kind} command: the value {rendered[:40]!r} starts with '-' "
+                    "and could be read as an option",
+                )
+            argv.append(rendered)
+        return argv
+
+    async def _run(
+        self, kind: str, values: Mapping[str, str | None], extra_env: Mapping[str, str] | None = None
+    ) -> _Finished:
+        """Start the command, collect its output and wait for it within the timeout."""
+        argv = self._argv(kind, values)
+        env = {**self.env, **{f"OPSCORD_{k.upper()}": v for k, v in values.items() if v is not None}}
+        env.update(extra_env or {})
+        started = time.monotonic()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT, env=env, cwd=self.cwd, start_new_session=True,
+            )
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise ConfigurationError(
+                self.system, f"{self.system} could not start {argv[0]!r} ({reason.lower()})"
+            ) from None
+        output = bytearray()
+        reader = asyncio.create_task(self._collect(process, output))
+        try:
+            async with asyncio.timeout(self.timeout):
+                exit_code = await process.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), 1.0)
+        except TimeoutError:
+            await self._stop(process)
+            raise UpstreamTimeout(
+                self.system,
+                f"{self.system} for {kind} did not finish within {self.timeout:g} s and was stopped",
+                output=output.decode(errors="replace"),
+            ) from None
+        finally:
+            if process.returncode is None:
+                await self._stop(process)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+        return _Finished(exit_code, output.decode(errors="replace"), time.monotonic() - started)
+
+    async def _collect(self, process: asyncio.subprocess.Process, output: bytearray) -> None:
+        """Read merged stdout/stderr, keeping only the last ``output_limit`` bytes."""
+        assert process.stdout is not None
+        while chunk := await process.stdout.read(65536):
+            output.extend(chunk)
+            if len(output) > self.output_limit:
+                del output[: len(output) - self.output_limit]
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+        """SIGTERM the command's process group, then SIGKILL whatever is left after the grace."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(process.wait(), self.kill_grace)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        await process.wait()
