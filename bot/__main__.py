@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
     export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
     export.add_argument("--db", type=Path)
     export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
+    policy = sub.add_parser("policy", help="explain the approval policy")
+    policy_sub = policy.add_subparsers(dest="policy_cmd", required=True)
+    explain = policy_sub.add_parser("explain", help="which policy row applies and what it requires")
+    explain.add_argument("action", help="deploy, rollback, scale_up, scale_down or migrate")
+    explain.add_argument("environment")
+    explain.add_argument("--service")
+    explain.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     return parser
 
 
@@ -51,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.audit_cmd == "verify":
             return asyncio.run(audit_verify(db_path))
         return asyncio.run(audit_export(db_path, args.since))
+    if args.cmd == "policy":
+        return policy_explain(args.config or _settings().opscord_config, args.action, args.environment,
+                              args.service)
     return run_bot(_settings())
 
 
@@ -71,6 +81,31 @@ def check_config(path: Path) -> int:
         f"({', '.join(s.name for s in config.services)}), {len(config.policy)} policy rows, "
         f"roles: {', '.join(sorted(config.roles))}"
     )
+    return 0
+
+
+def policy_explain(config_path: Path, action: str, environment: str, service: str | None) -> int:
+    """Print the matching policy row and what it requires."""
+    from bot.config import ACTIONS, ConfigError, load_config
+    from bot.policy import PolicyEngine
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"opscord: {config_path} is invalid ({len(exc.problems)} problem(s)); run check-config",
+              file=sys.stderr)
+        return 2
+    if action not in ACTIONS:
+        print(f"opscord: unknown action {action!r}; one of {', '.join(ACTIONS)}", file=sys.stderr)
+        return 2
+    if config.environment(environment) is None:
+        known = ", ".join(e.name for e in config.environments)
+        print(f"opscord: unknown environment {environment!r}; one of {known}", file=sys.stderr)
+        return 2
+    if service is not None and config.service(service) is None:
+        print(f"opscord: unknown service {service!r}", file=sys.stderr)
+        return 2
+    print(PolicyEngine(config.policy).explain(action, environment, service))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -12,8 +13,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.approvals import BUTTONS, DiscordNotifier, actor_of
 from bot.context import AppContext
 from bot.interactions import AUDITED_KEY, audit_interaction
+from bot.pipeline import Actor
 from bot.tree import OpsTree
 
 log = logging.getLogger(__name__)
@@ -47,6 +50,12 @@ class OpsBot(commands.Bot):
         )
         self.ctx = ctx
         self.synced_commands: int | None = None
+        self.expiry_interval = 15.0
+        self.recovered = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+        if ctx.pipeline is not None:
+            ctx.pipeline.notifier = DiscordNotifier(self)
+            ctx.pipeline.resolve_actor = self.resolve_actor
 
     @property
     def guild_object(self) -> discord.Object:
@@ -55,11 +64,13 @@ class OpsBot(commands.Bot):
 
     async def setup_hook(self) -> None:
         """Load every extension, then sync the commands to the configured guild if they changed."""
+        self.add_dynamic_items(*BUTTONS)
         for extension in discover_extensions():
             await self.load_extension(extension)
         guild = self.guild_object
         self.tree.copy_global_to(guild=guild)
         await self._sync_if_changed(guild)
+        await self.start_background()
 
     async def _sync_if_changed(self, guild: discord.Object) -> None:
         local = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands(guild=guild)]
@@ -84,6 +95,50 @@ class OpsBot(commands.Bot):
         async with self.ctx.db.conn.execute("SELECT value FROM kv WHERE key = ?", (key,)) as cur:
             row = await cur.fetchone()
         return str(row[0]) if row else None
+
+    async def start_background(self) -> None:
+        """Crash recovery once the guild is cached, then the expiry sweeper."""
+        self._background.append(asyncio.create_task(self._after_ready(), name="opscord-recovery"))
+
+    async def _after_ready(self) -> None:
+        await self.wait_until_ready()
+        pipeline = self.ctx.pipeline
+        if pipeline is None:
+            self.recovered.set()
+            return
+        try:
+            lost = await pipeline.recover()
+            if lost:
+                log.warning("reported %d interrupted operation(s) from before the restart", len(lost))
+        finally:
+            self.recovered.set()
+        while not self.is_closed():
+            await asyncio.sleep(self.expiry_interval)
+            try:
+                await pipeline.expire_due()
+            except Exception:
+                log.exception("expiring pending requests failed")
+
+    async def resolve_actor(self, user_id: str) -> Actor | None:
+        """The current roles of a guild member (for re-checking approvers at execution)."""
+        guild = self.get_guild(self.ctx.config.guild.id)
+        if guild is None:
+            return None
+        member = guild.get_member(int(user_id))
+        if member is None:
+            try:
+                member = await guild.fetch_member(int(user_id))
+            except discord.HTTPException:
+                return None
+        return actor_of(member)
+
+    async def close(self) -> None:
+        """Stop background work, then disconnect."""
+        for task in self._background:
+            task.cancel()
+        if self.ctx.pipeline is not None:
+            await self.ctx.pipeline.close()
+        await super().close()
 
     async def on_ready(self) -> None:
         """Log the identity once connected."""

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from integrations.settings import DeployProviderSettings
+
 CAPABILITIES = ("operator", "team_lead", "dba", "incident_commander", "viewer")
 ACTIONS = ("deploy", "rollback", "scale_up", "scale_down", "migrate")
 DEFAULT_VERSION_PATTERN = r"^v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.]+)?$"
@@ -76,6 +78,7 @@ class ServiceConfig(_Strict):
     replicas: ReplicaBounds = Field(default_factory=ReplicaBounds)
     dashboard_url: str | None = None
     description: str | None = None
+    deploy: DeployProviderSettings | None = None
 
     @field_validator("version_pattern")
     @classmethod

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import discord
@@ -13,6 +13,9 @@ from bot.config import OpscordConfig
 from bot.db import Database
 from bot.permissions import Authorizer
 from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from bot.pipeline import Pipeline
 
 
 @dataclass
@@ -25,6 +28,7 @@ class AppContext:
     audit: AuditLog
     http: aiohttp.ClientSession
     authorizer: Authorizer
+    pipeline: Pipeline | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 
 

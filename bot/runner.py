@@ -16,8 +16,12 @@ from bot.config import ConfigError, load_config
 from bot.context import AppContext
 from bot.db import Database
 from bot.logging_setup import configure_logging
+from bot.operations import OperationStore
 from bot.permissions import Authorizer
+from bot.pipeline import Pipeline
+from bot.providers import ProviderRegistry
 from bot.settings import Settings
+from integrations.http import HttpClient
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +42,13 @@ async def app_context(settings: Settings) -> AsyncIterator[AppContext]:
     audit = AuditLog(db)
     audit.start()
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    authorizer = Authorizer(config)
+    providers = ProviderRegistry(config, HttpClient(session))
+    pipeline = Pipeline(config=config, store=OperationStore(db), audit=audit, authorizer=authorizer,
+                        providers=providers)
     try:
         yield AppContext(settings=settings, config=config, db=db, audit=audit, http=session,
-                         authorizer=Authorizer(config))
+                         authorizer=authorizer, pipeline=pipeline)
     finally:
         await session.close()
         await audit.close()

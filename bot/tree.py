@@ -64,7 +64,8 @@ class OpsTree(app_commands.CommandTree[Any]):
         else:
             log.info("command %r by %s refused: %s", command, interaction.user, sentence)
         await self._reply(interaction, sentence)
-        if not interaction.extras.get(AUDITED_KEY):
+        original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+        if not interaction.extras.get(AUDITED_KEY) and not getattr(original, "audited", False):
             try:
                 await audit_interaction(interaction, result, command=command, error=sentence)
             except Exception:

@@ -15,7 +15,7 @@ from bot.audit import AuditRow
 from bot.context import AppContext, context_of
 from bot.errors import ValidationFailed
 from bot.interactions import audit_interaction
-from bot.permissions import require_access
+from bot.permissions import check_access
 
 _RESULT_ICONS = {"success": "✅", "failed": "❌", "error": "💥", "denied": "⛔", "invalid": "⚠️",
                  "rejected": "🚫", "expired": "⌛", "interrupted": "⚡", "requested": "📝", "locked": "🔒"}
@@ -60,13 +60,17 @@ def parse_since(text: str) -> str:
 
 
 @app_commands.guild_only()
-@require_access("audit")
 class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, verify and export the audit trail"):
     """The /audit command family."""
 
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
         super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
+        """Only the capabilities `[access].audit` names may use /audit."""
+        check_access(self.ctx.authorizer, self.ctx.config, "audit", interaction.user)
+        return True
 
     @app_commands.command(name="recent", description="Latest audit rows")
     @app_commands.describe(user="Only this member's commands", service="Only this service",

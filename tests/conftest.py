@@ -45,7 +45,7 @@ class ErrorLogCollector(logging.Handler):
 def error_logs() -> Iterator[ErrorLogCollector]:
     """Fail the test on any ERROR logged by discord.py or Opscord (unless the test clears it)."""
     collector = ErrorLogCollector()
-    loggers = [logging.getLogger(name) for name in ("discord", "bot", "cogs", "integrations")]
+    loggers = [logging.getLogger(name) for name in ("discord", "bot", "cogs", "integrations", "asyncio")]
     for lg in loggers:
         lg.addHandler(collector)
     yield collector

@@ -1,0 +1,173 @@
+"""Discord side of operations: actors from members, the notifier, and the persistent buttons.
+
+Buttons are `DynamicItem`s whose custom_id carries the request id, so they keep working after a
+restart: the state lives in SQLite, never in the view.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+import discord
+
+from bot.context import context_of
+from bot.operations import Operation, parse_iso
+from bot.pipeline import Actor, ActorRole, ClickOutcome, Pipeline
+from bot.render import needs_sentence, request_line
+
+log = logging.getLogger(__name__)
+_NONE = discord.AllowedMentions.none()
+_ID = r"(?P<op_id>op-[0-9a-f]{10})"
+
+
+def actor_of(user: discord.abc.User) -> Actor:
+    """The pipeline's view of a Discord member."""
+    roles = tuple(ActorRole(r.id, r.name) for r in getattr(user, "roles", []) if not r.is_default())
+    return Actor(id=str(user.id), name=user.name, roles=roles)
+
+
+def pending_text(op: Operation) -> str:
+    """The approval/confirmation message: the exact request and what it needs."""
+    expires = ""
+    if op.expires_at:
+        expires = f" · expires <t:{int(parse_iso(op.expires_at).timestamp())}:R>"
+    return (f"{request_line(op)} — {needs_sentence(op)}\n"
+            f"Requested by @{op.requester_name} · `{op.id}`{expires}")
+
+
+def pending_view(op: Operation, *, disabled: bool = False) -> discord.ui.View:
+    """Approve/Reject for approvals, Confirm/Cancel for confirmations."""
+    view = discord.ui.View(timeout=None)
+    if op.status == "pending_confirmation" or (op.confirm and not op.approvals_required):
+        view.add_item(ConfirmButton(op.id, disabled=disabled))
+        view.add_item(CancelButton(op.id, disabled=disabled))
+    else:
+        view.add_item(ApproveButton(op.id, disabled=disabled))
+        view.add_item(RejectButton(op.id, disabled=disabled))
+    return view
+
+
+class DiscordNotifier:
+    """Edits an operation's message and posts to the deployments channel."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    async def show(self, op: Operation, text: str, *, final: bool) -> None:
+        """Edit the request's message (buttons removed when final)."""
+        if not (op.message_channel_id and op.message_id):
+            return
+        channel = self._client.get_partial_messageable(int(op.message_channel_id))
+        message = channel.get_partial_message(int(op.message_id))
+        if final:
+            await message.edit(content=text[:2000], view=None, allowed_mentions=_NONE)
+        else:
+            await message.edit(content=text[:2000], allowed_mentions=_NONE)
+
+    async def announce(self, text: str) -> None:
+        """Post to the configured deployments channel."""
+        channel = resolve_channel(self._client, context_of(self._client).config.channels.deployments)
+        if channel is None:
+            log.warning("deployments channel not found; could not post: %s", text)
+            return
+        await channel.send(text[:2000], allowed_mentions=_NONE)
+
+
+def resolve_channel(client: discord.Client, ref: str | int) -> discord.TextChannel | None:
+    """A text channel of the configured guild by name or ID."""
+    guild = client.get_guild(context_of(client).config.guild.id)
+    if guild is None:
+        return None
+    if isinstance(ref, int) or str(ref).isdigit():
+        channel = guild.get_channel(int(ref))
+        return channel if isinstance(channel, discord.TextChannel) else None
+    return discord.utils.get(guild.text_channels, name=str(ref).lstrip("#"))
+
+
+async def _answer(interaction: discord.Interaction[Any], outcome: ClickOutcome, pipeline: Pipeline) -> None:
+    if outcome.refused:
+        await interaction.response.send_message(outcome.text, ephemeral=True, allowed_mentions=_NONE)
+        return
+    if outcome.run or outcome.finished:
+        await interaction.response.edit_message(content=outcome.text, view=None, allowed_mentions=_NONE)
+        if outcome.run:
+            pipeline.start(outcome.op)
+        return
+    await interaction.response.edit_message(content=f"{pending_text(outcome.op)}\n{outcome.text}",
+                                            view=pending_view(outcome.op), allowed_mentions=_NONE)
+
+
+class _OpButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"opscord:base:{_ID}"):
+    """Shared logic: the custom_id carries the request id."""
+
+    kind = ""
+    label = ""
+    style = discord.ButtonStyle.secondary
+    emoji = ""
+
+    def __init__(self, op_id: str, *, disabled: bool = False) -> None:
+        self.op_id = op_id
+        super().__init__(discord.ui.Button(label=self.label, style=self.style, emoji=self.emoji or None,
+                                           custom_id=f"opscord:{self.kind}:{op_id}", disabled=disabled))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any],
+                             match: re.Match[str]) -> _OpButton:
+        """Rebuild the button from its custom_id (works for messages sent before a restart)."""
+        return cls(match["op_id"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        """Hand the click to the pipeline and show the outcome."""
+        pipeline = context_of(interaction.client).pipeline
+        assert pipeline is not None
+        outcome = await self.decide(pipeline, actor_of(interaction.user))
+        await _answer(interaction, outcome, pipeline)
+
+    async def decide(self, pipeline: Pipeline, actor: Actor) -> ClickOutcome:
+        """The pipeline call for this button."""
+        raise NotImplementedError
+
+
+class ApproveButton(_OpButton, template=rf"opscord:approve:{_ID}"):
+    """✅ Approve."""
+
+    kind, label, style, emoji = "approve", "Approve", discord.ButtonStyle.success, "✅"
+
+    async def decide(self, pipeline: Pipeline, actor: Actor) -> ClickOutcome:
+        """Count an approval."""
+        return await pipeline.approve(self.op_id, actor)
+
+
+class RejectButton(_OpButton, template=rf"opscord:reject:{_ID}"):
+    """❌ Reject."""
+
+    kind, label, style, emoji = "reject", "Reject", discord.ButtonStyle.danger, "❌"
+
+    async def decide(self, pipeline: Pipeline, actor: Actor) -> ClickOutcome:
+        """End the request."""
+        return await pipeline.reject(self.op_id, actor)
+
+
+class ConfirmButton(_OpButton, template=rf"opscord:confirm:{_ID}"):
+    """Confirm (requester only)."""
+
+    kind, label, style, emoji = "confirm", "Confirm", discord.ButtonStyle.danger, "⚠️"
+
+    async def decide(self, pipeline: Pipeline, actor: Actor) -> ClickOutcome:
+        """Go ahead."""
+        return await pipeline.confirm(self.op_id, actor, True)
+
+
+class CancelButton(_OpButton, template=rf"opscord:cancel:{_ID}"):
+    """Cancel (requester only)."""
+
+    kind, label, style, emoji = "cancel", "Cancel", discord.ButtonStyle.secondary, ""
+
+    async def decide(self, pipeline: Pipeline, actor: Actor) -> ClickOutcome:
+        """Call it off."""
+        return await pipeline.confirm(self.op_id, actor, False)
+
+
+BUTTONS = (ApproveButton, RejectButton, ConfirmButton, CancelButton)

@@ -1,0 +1,519 @@
+"""The operation pipeline: the one place every mutating command goes through.
+
+validate → authorize → audit "requested" (when it must wait) → policy → approval or confirmation
+→ lock → provider → health check → audit outcome → reply. Cogs only parse input and render output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from bot.audit import AuditEntry, AuditLog, utc_timestamp
+from bot.config import OpscordConfig
+from bot.errors import LockHeld, OpscordError, PermissionDenied, ValidationFailed
+from bot.operations import PENDING, Operation, OperationStore, now_iso, parse_iso
+from bot.permissions import Authorizer
+from bot.policy import PolicyEngine
+from bot.providers import ProviderRegistry
+from bot.render import VERBS, doing_line, mentions, request_line
+from integrations.base import HealthStatus, OperationRequest, OperationResult
+from integrations.errors import IntegrationError
+
+log = logging.getLogger(__name__)
+
+OpAction = Literal["deploy", "rollback", "scale", "migrate"]
+SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+CONFIRM_MINUTES = 2
+
+
+@dataclass(frozen=True)
+class ActorRole:
+    """A Discord role, by ID and name."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a Discord member (or the CLI fallback's named user)."""
+
+    id: str
+    name: str
+    roles: tuple[ActorRole, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """`@name`."""
+        return f"@{self.name}"
+
+
+@dataclass(frozen=True)
+class OperationInput:
+    """A mutating command as typed."""
+
+    action: OpAction
+    service: str
+    environment: str
+    command: str
+    version: str | None = None
+    replicas: int | None = None
+    channel_id: str | None = None
+    channel_name: str | None = None
+    guild_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What happened to a new request: it waits for approval or confirmation, or runs now."""
+
+    op: Operation
+    state: Literal["approval", "confirmation", "run"]
+
+
+@dataclass(frozen=True)
+class ClickOutcome:
+    """The answer to an Approve/Reject/Confirm/Cancel click."""
+
+    op: Operation
+    text: str
+    run: bool = False
+    finished: bool = False
+    refused: bool = False
+
+
+class Notifier(Protocol):
+    """Shows an operation's progress where people see it (Discord)."""
+
+    async def show(self, op: Operation, text: str, *, final: bool) -> None:
+        """Edit the operation's message to `text`; `final` removes the buttons."""
+
+    async def announce(self, text: str) -> None:
+        """Post a message to the deployments channel."""
+
+
+class PipelineRefusal(OpscordError):
+    """A refusal that the pipeline already wrote to the audit log."""
+
+    audited = True
+
+    def __init__(self, error: OpscordError) -> None:
+        super().__init__(error.message)
+        self.result = error.result
+
+
+@dataclass
+class Pipeline:
+    """Validates, authorizes, applies policy, locks, executes, health-checks and audits operations."""
+
+    config: OpscordConfig
+    store: OperationStore
+    audit: AuditLog
+    authorizer: Authorizer
+    providers: ProviderRegistry
+    notifier: Notifier | None = None
+    resolve_actor: Callable[[str], Awaitable[Actor | None]] | None = None
+    operation_timeout: float = 1800.0
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    @property
+    def policy(self) -> PolicyEngine:
+        """The policy engine over the configured rows (the seed's matrix when there are none)."""
+        return PolicyEngine(self.config.policy)
+
+    # --- submit -----------------------------------------------------------------------------------
+    async def submit(self, inp: OperationInput, actor: Actor) -> Submitted:
+        """Validate, authorize and record a request; say whether it waits or runs."""
+        try:
+            return await self._submit(inp, actor)
+        except OpscordError as exc:
+            await self._audit_input(inp, actor, exc.result, error=exc.message)
+            raise PipelineRefusal(exc) from None
+
+    async def _submit(self, inp: OperationInput, actor: Actor) -> Submitted:
+        svc = self._validate(inp)
+        self._authorize(inp, actor)
+        previous_version = current_replicas = None
+        version = inp.version
+        policy_action: str = inp.action
+        if inp.action == "deploy":
+            previous_version = await self.store.current_version(inp.service, inp.environment)
+        elif inp.action == "rollback":
+            previous_version, version = await self.store.rollback_target(inp.service, inp.environment)
+            if version is None:
+                raise ValidationFailed(f"No previous successful deploy of {inp.service} in {inp.environment} "
+                                       f"to roll back to.")
+        elif inp.action == "scale":
+            current_replicas = await self._current_replicas(inp.service, inp.environment)
+            # Unknown current count: treat as a scale down, the safer reading.
+            up = current_replicas is not None and inp.replicas is not None and inp.replicas >= current_replicas
+            policy_action = "scale_up" if up else "scale_down"
+        if inp.action != "rollback":
+            self.providers.for_action(svc.name, inp.action)
+        else:
+            self.providers.for_action(svc.name, "rollback")
+        await self._refuse_if_locked(inp.service, inp.environment)
+        req = self.policy.decide(policy_action, inp.environment, inp.service)
+        if req.approvals:
+            status, state = "pending_approval", "approval"
+        elif req.confirm:
+            status, state = "pending_confirmation", "confirmation"
+        else:
+            status, state = "approved", "run"
+        minutes = req.expiry_minutes if req.approvals else min(req.expiry_minutes, CONFIRM_MINUTES)
+        created = datetime.now(UTC)
+        op = Operation(
+            id=f"op-{secrets.token_hex(5)}", action=inp.action, policy_action=policy_action, service=inp.service,
+            environment=inp.environment, version=version, previous_version=previous_version,
+            replicas=inp.replicas, current_replicas=current_replicas, command=inp.command,
+            requester_id=actor.id, requester_name=actor.name, guild_id=inp.guild_id, channel_id=inp.channel_id,
+            channel_name=inp.channel_name, approvals_required=req.approvals, approver_roles=req.approver_roles,
+            confirm=req.confirm, status=status, created_at=now_iso(),
+            expires_at=(created + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+            if state != "run" else None,
+        )
+        await self.store.create(op)
+        if state != "run":
+            await self._audit_op(op, "requested", needs=state)
+        return Submitted(op, state)  # type: ignore[arg-type]
+
+    def _validate(self, inp: OperationInput) -> Any:
+        svc = self.config.service(inp.service)
+        if svc is None:
+            known = ", ".join(s.name for s in self.config.services)
+            raise ValidationFailed(f"Unknown service {inp.service[:60]!r}. Known services: {known}.")
+        if self.config.environment(inp.environment) is None or inp.environment not in svc.environments:
+            raise ValidationFailed(f"{svc.name} is not deployed to {inp.environment[:40]!r}; its environments: "
+                                   f"{', '.join(svc.environments)}.")
+        if inp.action == "deploy":
+            version = inp.version or ""
+            if not SAFE_VERSION.fullmatch(version) or not svc.version_matches(version):
+                raise ValidationFailed(f"Version {version[:64]!r} does not match {svc.name}'s version pattern "
+                                       f"{svc.version_pattern} (for example v1.2.3).")
+        if inp.action == "scale":
+            low, high = svc.replicas.min, svc.replicas.max
+            if inp.replicas is None or not low <= inp.replicas <= high:
+                raise ValidationFailed(f"Replicas for {svc.name} must be between {low} and {high}; "
+                                       f"got {inp.replicas}.")
+        return svc
+
+    def _authorize(self, inp: OperationInput, actor: Actor) -> None:
+        if not self.authorizer.has(actor, "operator", inp.environment):
+            raise PermissionDenied(f"You need the operator role for {inp.environment} to "
+                                   f"{inp.action} {inp.service}.")
+        allowed = self.config.channels.operations
+        if allowed and inp.channel_name not in allowed and not any(
+                str(ref) == str(inp.channel_id) for ref in allowed):
+            names = ", ".join(f"#{c}" if isinstance(c, str) else str(c) for c in allowed)
+            raise PermissionDenied(f"Operations run only in {names}.")
+
+    async def _current_replicas(self, service: str, environment: str) -> int | None:
+        scaler = self.providers.scaler(service)
+        if scaler is not None:
+            try:
+                count = await scaler.current_replicas(service, environment)
+            except IntegrationError as exc:
+                log.warning("could not read replicas of %s/%s: %s", service, environment, exc)
+                count = None
+            if count is not None:
+                return count
+        return await self.store.last_scale(service, environment)
+
+    async def _refuse_if_locked(self, service: str, environment: str) -> None:
+        held = await self.store.lock_holder(service, environment)
+        if held is not None:
+            holder = await self.store.get(held.operation_id)
+            what = f" ({holder.command})" if holder else ""
+            raise LockHeld(f"{service} in {environment} is locked by @{held.holder_name}{what} since "
+                           f"{held.since[:19].replace('T', ' ')} UTC; try again when it finishes.")
+
+    # --- clicks -----------------------------------------------------------------------------------
+    async def approve(self, op_id: str, actor: Actor) -> ClickOutcome:
+        """An Approve click: counts distinct approvers; the last needed one starts the run."""
+        op = await self._pending(op_id, actor, "pending_approval")
+        if isinstance(op, ClickOutcome):
+            return op
+        if actor.id == op.requester_id:
+            return await self._refuse(op, actor, "You cannot approve your own request.")
+        if not self.authorizer.has_any(actor, op.approver_roles):
+            roles = " or ".join(r.replace("_", " ") for r in op.approver_roles)
+            return await self._refuse(op, actor, f"Only a {roles} can approve this request.")
+        await self.store.record_decision(op.id, actor.id, actor.name, "approve")
+        approvers = await self._approvers(op.id)
+        await self._audit_op(op, "approved", user=actor.label, approvals=f"{len(approvers)}/{op.approvals_required}")
+        if len(approvers) < op.approvals_required:
+            text = (f"{request_line(op)} — {len(approvers)}/{op.approvals_required} approved: "
+                    f"{mentions(approvers)}")
+            return ClickOutcome(op, text)
+        if not await self.store.transition(op.id, ("pending_approval",), "approved"):
+            return ClickOutcome(op, "This request is already being handled.", refused=True)
+        fresh = await self.store.get(op.id)
+        assert fresh is not None
+        return ClickOutcome(fresh, f"✅ Approved by {mentions(approvers)}. {doing_line(fresh)}", run=True)
+
+    async def reject(self, op_id: str, actor: Actor) -> ClickOutcome:
+        """A Reject click by an approver (or the requester withdrawing) ends the request."""
+        op = await self._pending(op_id, actor, "pending_approval")
+        if isinstance(op, ClickOutcome):
+            return op
+        own = actor.id == op.requester_id
+        if not own and not self.authorizer.has_any(actor, op.approver_roles):
+            roles = " or ".join(r.replace("_", " ") for r in op.approver_roles)
+            return await self._refuse(op, actor, f"Only a {roles} can reject this request.")
+        status = "cancelled" if own else "rejected"
+        await self.store.record_decision(op.id, actor.id, actor.name, "reject")
+        if not await self.store.transition(op.id, ("pending_approval",), status, finished_at=now_iso()):
+            return ClickOutcome(op, "This request was already decided.", refused=True)
+        await self._audit_op(op, status, decided_by=actor.label)
+        word = "Withdrawn" if own else "Rejected"
+        return ClickOutcome(op, f"❌ {word} by {actor.label}: {request_line(op)[2:].strip()}.", finished=True)
+
+    async def confirm(self, op_id: str, actor: Actor, confirmed: bool) -> ClickOutcome:
+        """Confirm/Cancel by the requester."""
+        op = await self._pending(op_id, actor, "pending_confirmation")
+        if isinstance(op, ClickOutcome):
+            return op
+        if actor.id != op.requester_id:
+            return await self._refuse(op, actor, "Only the requester can confirm or cancel this.")
+        if not confirmed:
+            if await self.store.transition(op.id, ("pending_confirmation",), "cancelled", finished_at=now_iso()):
+                await self._audit_op(op, "cancelled")
+            return ClickOutcome(op, f"Cancelled: {request_line(op)[2:].strip()}.", finished=True)
+        if not await self.store.transition(op.id, ("pending_confirmation",), "approved"):
+            return ClickOutcome(op, "This request is already being handled.", refused=True)
+        return ClickOutcome(op, f"Confirmed by {actor.label}. {doing_line(op)}", run=True)
+
+    async def _pending(self, op_id: str, actor: Actor, status: str) -> Operation | ClickOutcome:
+        op = await self.store.get(op_id)
+        if op is None:
+            raise ValidationFailed("This request no longer exists.")
+        if op.status == status and op.expired():
+            await self.expire(op)
+            op = await self.store.get(op_id) or op
+            return await self._refuse(op, actor, "This request has expired; run the command again.", result="expired")
+        if op.status != status:
+            return await self._refuse(op, actor, f"This request is already {op.status.replace('_', ' ')}.")
+        return op
+
+    async def _refuse(self, op: Operation, actor: Actor, sentence: str, result: str = "denied") -> ClickOutcome:
+        await self._audit_op(op, result, user=actor.label, error=sentence)
+        return ClickOutcome(op, sentence, refused=True)
+
+    async def _approvers(self, op_id: str) -> list[str]:
+        return [d.approver_name for d in await self.store.decisions(op_id) if d.decision == "approve"]
+
+    # --- execution --------------------------------------------------------------------------------
+    def start(self, op: Operation) -> asyncio.Task[None]:
+        """Run an approved request in the background."""
+        task = asyncio.create_task(self._execute_logged(op.id), name=f"operation-{op.id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _execute_logged(self, op_id: str) -> None:
+        try:
+            await self.execute(op_id)
+        except OpscordError as exc:
+            log.warning("operation %s did not run: %s", op_id, exc)
+
+    async def execute(self, op_id: str) -> Operation:
+        """Lock, run the provider, health-check, audit the outcome and show it."""
+        op = await self.store.get(op_id)
+        if op is None or op.status != "approved":
+            raise ValidationFailed("This request is not approved.")
+        approvers = await self._approvers(op.id)
+        problem = await self._recheck_approvers(op, approvers)
+        if problem is None:
+            held = await self.store.acquire_lock(op.service, op.environment, op.id, op.requester_name)
+            if held is not None:
+                problem = (f"{op.service} in {op.environment} is locked by @{held.holder_name} since "
+                           f"{held.since[:19].replace('T', ' ')} UTC")
+        if problem is not None:
+            await self.store.transition(op.id, ("approved",), "failed", finished_at=now_iso(), outcome=problem)
+            await self._finish(op, "failed", f"❌ {VERBS[op.action]} failed: {problem}.", approvers, error=problem)
+            return await self.store.get(op.id) or op
+        await self.store.transition(op.id, ("approved",), "running", started_at=now_iso())
+        if op.action in ("deploy", "rollback"):
+            await self.store.start_deploy(op, op.action)
+        try:
+            ok, text = await self._run_provider(op)
+        except asyncio.CancelledError:
+            log.warning("operation %s was cancelled mid-run; it will be reported interrupted", op.id)
+            raise
+        status = "succeeded" if ok else "failed"
+        await self.store.transition(op.id, ("running",), status, finished_at=now_iso(), outcome=text)
+        if op.action in ("deploy", "rollback"):
+            await self.store.finish_deploy(op.id, status)
+        await self.store.release_lock(op.id)
+        await self._finish(op, "success" if ok else "failed", text, approvers, error=None if ok else text)
+        return await self.store.get(op.id) or op
+
+    async def _recheck_approvers(self, op: Operation, approvers: list[str]) -> str | None:
+        if not op.approvals_required or self.resolve_actor is None:
+            return None
+        valid = 0
+        for decision in await self.store.decisions(op.id):
+            if decision.decision != "approve":
+                continue
+            member = await self.resolve_actor(decision.approver_id)
+            if member is not None and self.authorizer.has_any(member, op.approver_roles):
+                valid += 1
+        if valid < op.approvals_required:
+            return "an approver no longer holds an approver role, so the approval is void"
+        return None
+
+    async def _run_provider(self, op: Operation) -> tuple[bool, str]:
+        verb = VERBS[op.action]
+        request = OperationRequest(
+            request_id=op.id, action=op.action,  # type: ignore[arg-type]
+            service=op.service, environment=op.environment, version=op.version, replicas=op.replicas,
+            previous_version=op.previous_version, requester=op.requester_name)
+        try:
+            async with asyncio.timeout(self.operation_timeout):
+                result = await self._call(op, request)
+        except TimeoutError:
+            return False, f"❌ {verb} failed: no result within {self.operation_timeout:.0f} s."
+        except (IntegrationError, OpscordError) as exc:
+            return False, f"❌ {verb} failed: {exc}"
+        except Exception:
+            log.exception("provider crashed running %s", op.id)
+            return False, f"❌ {verb} failed: the provider crashed; the error was logged."
+        if not result.ok:
+            return False, f"❌ {verb} failed: {result.summary}" + _link(result)
+        health = await self._health(op)
+        svc = self.config.service(op.service)
+        dashboard = f"\nDashboard: <{svc.dashboard_url}>" if svc and svc.dashboard_url else ""
+        if health is None:
+            return True, f"✅ {verb} complete. No health check is configured.{_link(result)}{dashboard}"
+        ok, sentence = health
+        if not ok:
+            return False, f"❌ {verb} failed: health check failed — {sentence}{_link(result)}{dashboard}"
+        return True, f"✅ {verb} complete. Health check passed.{_link(result)}{dashboard}"
+
+    async def _call(self, op: Operation, request: OperationRequest) -> OperationResult:
+        if op.action == "deploy":
+            return await self.providers.deployer(op.service).deploy(request)
+        if op.action == "rollback":
+            return await self.providers.deployer(op.service).rollback(request)
+        if op.action == "scale":
+            scaler = self.providers.scaler(op.service)
+            if scaler is None:
+                raise ValidationFailed(f"{op.service} has no provider configured that can scale.")
+            return await scaler.scale(request)
+        return await self.providers.migrator(op.service).migrate(request)
+
+    async def _health(self, op: Operation) -> tuple[bool, str] | None:
+        checker = self.providers.health_checker(op.service)
+        if checker is None:
+            return None
+        try:
+            report = await checker.check(op.service, op.environment)
+        except IntegrationError as exc:
+            return False, str(exc)
+        if report.status is HealthStatus.UNKNOWN:
+            return None
+        return report.status is HealthStatus.HEALTHY, report.summary
+
+    async def _finish(self, op: Operation, result: str, text: str, approvers: list[str], error: str | None) -> None:
+        await self._audit_op(op, result, approved_by=", ".join(f"@{a}" for a in approvers) or None, error=error,
+                             duration=_since(op.created_at))
+        await self._show(op, text, final=True)
+
+    # --- expiry and crash recovery ----------------------------------------------------------------
+    async def expire(self, op: Operation) -> bool:
+        """Mark a pending request expired, audit it and disable its buttons."""
+        if not await self.store.transition(op.id, PENDING, "expired", finished_at=now_iso()):
+            return False
+        await self._audit_op(op, "expired")
+        await self._show(op, f"⌛ Expired: {request_line(op)[2:].strip()} was not "
+                             f"{'approved' if op.approvals_required else 'confirmed'} in time.", final=True)
+        return True
+
+    async def expire_due(self) -> int:
+        """Expire every pending request whose time is over."""
+        count = 0
+        for op in await self.store.with_status(*PENDING):
+            if op.expired() and await self.expire(op):
+                count += 1
+        return count
+
+    async def recover(self) -> list[Operation]:
+        """At start: report operations whose outcome was never recorded as interrupted; free their locks."""
+        lost = await self.store.with_status("approved", "running")
+        for op in lost:
+            if not await self.store.transition(op.id, ("approved", "running"), "interrupted", finished_at=now_iso(),
+                                               outcome="interrupted by a restart"):
+                continue
+            await self.store.finish_deploy(op.id, "interrupted")
+            await self.store.release_lock(op.id)
+            approvers = await self._approvers(op.id)
+            await self._audit_op(op, "interrupted", approved_by=", ".join(f"@{a}" for a in approvers) or None,
+                                 error="Opscord stopped before the outcome was recorded",
+                                 duration=_since(op.created_at))
+            text = (f"⚡ Interrupted: `{op.command}` by @{op.requester_name} was running when Opscord stopped; "
+                    f"its outcome is unknown. Check {op.service} in {op.environment} before retrying.")
+            await self._show(op, text, final=True)
+            if self.notifier is not None:
+                with contextlib.suppress(Exception):
+                    await self.notifier.announce(text)
+        for lock in await self.store.locks():
+            holder = await self.store.get(lock.operation_id)
+            if holder is None or holder.status != "running":
+                await self.store.release_lock(lock.operation_id)
+        return lost
+
+    async def close(self) -> None:
+        """Cancel running executions (they are reported interrupted at the next start)."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # --- helpers ----------------------------------------------------------------------------------
+    async def _show(self, op: Operation, text: str, *, final: bool) -> None:
+        if self.notifier is None:
+            return
+        try:
+            await self.notifier.show(op, text, final=final)
+        except Exception:
+            log.warning("could not update the message of %s", op.id, exc_info=True)
+
+    async def _audit_op(self, op: Operation, result: str, *, user: str | None = None, approved_by: str | None = None,
+                        error: str | None = None, duration: float | None = None, **extra: Any) -> None:
+        fields: dict[str, Any] = {"request_id": op.id, "service": op.service, "environment": op.environment,
+                                  "action": op.policy_action, "requester": f"@{op.requester_name}"}
+        if op.version:
+            fields["version"] = op.version
+        if op.replicas is not None:
+            fields["replicas"] = op.replicas
+        if error:
+            fields["error"] = error
+        fields.update({k: v for k, v in extra.items() if v is not None})
+        await self.audit.append(AuditEntry(
+            user=user or f"@{op.requester_name}", command=op.command, result=result, approved_by=approved_by,
+            duration_seconds=duration if duration is not None else _since(op.created_at),
+            channel=f"#{op.channel_name}" if op.channel_name else None, extra=fields))
+
+    async def _audit_input(self, inp: OperationInput, actor: Actor, result: str, error: str) -> None:
+        await self.audit.append(AuditEntry(
+            user=actor.label, command=inp.command, result=result, duration_seconds=0.0,
+            channel=f"#{inp.channel_name}" if inp.channel_name else None, timestamp=utc_timestamp(),
+            extra={"service": inp.service, "environment": inp.environment, "action": inp.action,
+                   "user_id": actor.id, "error": error}))
+
+
+def _since(iso: str) -> float:
+    return round(max(0.0, (datetime.now(UTC) - parse_iso(iso)).total_seconds()), 3)
+
+
+def _link(result: OperationResult) -> str:
+    return f"\nRun: <{result.url}>" if result.url else ""

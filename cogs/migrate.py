@@ -1,0 +1,40 @@
+"""/migrate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.context import AppContext, context_of
+from cogs._operations import environment_choices, operation_input, run_operation, service_choices
+
+
+@app_commands.guild_only()
+class MigrateCog(commands.Cog):
+    """Run a service's database migration."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    @app_commands.command(name="migrate", description="Run the database migration of a service")
+    @app_commands.describe(service="Service from the catalog", environment="Target environment")
+    async def migrate(self, interaction: discord.Interaction[Any], service: str, environment: str) -> None:
+        """In production this needs two approvals (seed policy)."""
+        await run_operation(self.ctx, interaction, operation_input(interaction, "migrate", service, environment))
+
+    @migrate.autocomplete("service")
+    async def _services(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
+        return service_choices(self.ctx, current)
+
+    @migrate.autocomplete("environment")
+    async def _environments(self, interaction: discord.Interaction[Any], current: str
+                            ) -> list[app_commands.Choice[str]]:
+        return environment_choices(self.ctx, interaction, current)
+
+
+async def setup(bot: commands.Bot) -> None:
+    """Add the cog."""
+    await bot.add_cog(MigrateCog(context_of(bot)))

@@ -1,0 +1,53 @@
+"""The real discord.py client logs in to the emulator, syncs its commands, answers /audit."""
+
+import json
+
+from bot.audit import SEED_KEYS
+from bot.emulator.models import EPHEMERAL_FLAG
+
+
+async def test_login_sync_and_audit_recent(harness):
+    synced = {c["name"] for c in harness.emu.synced_commands(harness.guild_id)}
+    assert {"audit", "deploy", "rollback", "scale", "migrate"} <= synced
+    assert harness.emu.global_command_puts == 0
+
+    h = await harness.run("dave", "audit recent", {"limit": 5})
+    assert h.response_type == 4 and h.responded_at_ms < 3000
+    msg = await h.wait_message(timeout=5)
+    assert msg.flags & EPHEMERAL_FLAG
+    assert msg.embeds[0]["title"] == "Recent audit rows"
+
+    h = await harness.run("dave", "audit export")
+    msg = await h.wait_message(timeout=5, predicate=lambda m: bool(m.attachments))
+    [attachment] = msg.attachments
+    assert attachment["filename"].endswith(".jsonl")
+    rows = [json.loads(line) for line in attachment["content"].decode().splitlines()]
+    first = rows[0]
+    assert tuple(first)[:7] == SEED_KEYS
+    assert first["user"] == "@dave" and first["command"] == "/audit recent 5" and first["result"] == "success"
+    assert first["channel"] == "#deployments" and first["approved_by"] is None
+    assert first["timestamp"].endswith("Z")
+
+
+async def test_audit_is_denied_without_a_mapped_role(harness):
+    no_role = harness.emu.add_member(harness.guild_id, "mallory", roles=[]).id
+    harness.users["mallory"] = no_role
+    h = await harness.run("mallory", "audit verify")
+    msg = await h.wait_message(timeout=5)
+    assert msg.flags & EPHEMERAL_FLAG and "You need one of these roles" in msg.content
+    rows = await harness.audit_rows()
+    assert rows[-1].result == "denied" and rows[-1].user == "@mallory"
+
+
+async def test_audit_verify_reports_chain(harness):
+    await harness.run("dave", "audit recent")
+    h = await harness.run("dave", "audit verify")
+    msg = await h.wait_message(timeout=5, predicate=lambda m: "chain" in (m.content or ""))
+    assert "Audit chain intact: 1 rows" in msg.content
+
+
+async def test_bad_since_is_a_clear_error(harness):
+    h = await harness.run("dave", "audit export", {"since": "last tuesday"})
+    msg = await h.wait_message(timeout=5)
+    assert "`since` must be an ISO date" in msg.content
+    assert (await harness.audit_rows())[-1].result == "invalid"

@@ -1,0 +1,81 @@
+"""`python -m bot` as a real process: it is killed mid-deploy; the next start reports `interrupted`."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+
+import pytest
+
+from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.e2e.harness import TOKEN, Harness
+from tests.helpers import DEMO, example_raw
+
+
+def write_config(harness: Harness, path):
+    text = EXAMPLE_CONFIG.read_text()
+    text = text.replace("id = 100000000000000001", f"id = {harness.guild_id}")
+    text = text.replace('"python3", "scripts/demo_provider.py"', f'{json.dumps(sys.executable)}, {json.dumps(DEMO)}')
+    text = text.replace('OPSCORD_DEMO_STATE = "demo-state"',
+                        f"OPSCORD_DEMO_STATE = {json.dumps(str(harness.tmp_path / 'state'))}")
+    path.write_text(text)
+
+
+@pytest.fixture
+async def emulator_only(tmp_path, error_logs):
+    h = Harness(tmp_path, example_raw(tmp_path / "state"))
+    await h.start(with_bot=False)
+    try:
+        yield h
+    finally:
+        await h.stop()
+
+
+async def test_killed_mid_operation_is_reported_interrupted(emulator_only, tmp_path):
+    harness = emulator_only
+    config = tmp_path / "opscord.toml"
+    write_config(harness, config)
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "block").touch()
+    env = {**os.environ, "DISCORD_TOKEN": TOKEN, "OPSCORD_CONFIG": str(config),
+           "OPSCORD_DB": str(tmp_path / "opscord.db"), "DISCORD_API_BASE_URL": harness.emu.api_base_url,
+           "DISCORD_GATEWAY_URL": harness.emu.gateway_url, "LOG_LEVEL": "INFO"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=env,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        await harness.emu.wait_ready(timeout=20)
+        await harness.emu.wait_until(lambda: harness.emu.synced_commands(harness.guild_id), timeout=20)
+        await asyncio.sleep(0.3)  # the process finishes its start-up work (recovery) after READY
+        h = await harness.emu.run_command(harness.guild_id, harness.channels["deployments"], harness.users["alice"],
+                                          "deploy", {"service": "order-service", "version": "v7.0.0",
+                                                     "environment": "staging"})
+        await h.wait_response(timeout=5)
+        first = await h.wait_message(timeout=5)
+        await harness.emu.wait_until(lambda: (state / "calls.jsonl").exists(), timeout=10)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        output = (await proc.communicate())[0].decode()
+    provider_pid = json.loads((state / "calls.jsonl").read_text().splitlines()[0])["pid"]
+    try:
+        os.killpg(os.getpgid(provider_pid), signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    assert "Traceback" not in output, output
+    assert TOKEN not in output
+
+    await harness.start_bot()
+    notice = harness.emu.messages(harness.channels["deployments"])[-1]
+    assert notice.content.startswith("⚡ Interrupted: `/deploy order-service v7.0.0 staging` by @alice")
+    assert harness.emu.get_message(first.id).content.startswith("⚡ Interrupted")
+    assert await harness.ctx.pipeline.store.lock_holder("order-service", "staging") is None
+    rows = await harness.export()
+    assert rows[-1]["result"] == "interrupted" and rows[-1]["command"] == "/deploy order-service v7.0.0 staging"
+
+    (state / "block").unlink()
+    h = await harness.run("erin", "deploy", {"service": "order-service", "version": "v7.0.1",
+                                             "environment": "staging"})
+    msg = await h.wait_message(timeout=5)
+    done = await harness.wait_message(msg.id, "Deploy complete")
+    assert done.content.startswith("✅ Deploy complete")

@@ -1,0 +1,48 @@
+"""Builders shared by the tests: a config whose services deploy through the real demo script."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from bot.config import OpscordConfig, parse_config
+from tests.conftest import EXAMPLE_CONFIG, ROOT
+
+DEMO = str(ROOT / "scripts" / "demo_provider.py")
+
+
+def demo_provider(state_dir: Path, **overrides: Any) -> dict[str, Any]:
+    """A `command` provider section running scripts/demo_provider.py with its state in state_dir."""
+    def argv(*args: str) -> list[str]:
+        return [sys.executable, DEMO, *args]
+
+    section: dict[str, Any] = {
+        "provider": "command",
+        "deploy": argv("deploy", "{service}", "{environment}", "{version}", "{request_id}"),
+        "rollback": argv("rollback", "{service}", "{environment}", "{version}", "{request_id}"),
+        "scale": argv("scale", "{service}", "{environment}", "{replicas}", "{request_id}"),
+        "migrate": argv("migrate", "{service}", "{environment}"),
+        "health": argv("health", "{service}", "{environment}"),
+        "current_replicas": argv("replicas", "{service}", "{environment}"),
+        "timeout_seconds": 30,
+        "env": {"OPSCORD_DEMO_STATE": str(state_dir)},
+    }
+    section.update(overrides)
+    return section
+
+
+def example_raw(state_dir: Path) -> dict[str, Any]:
+    """The example config as data, its providers pointed at state_dir."""
+    raw = tomllib.loads(EXAMPLE_CONFIG.read_text())
+    for service in raw["services"]:
+        service["deploy"] = demo_provider(state_dir)
+    return raw
+
+
+def example_config(state_dir: Path, **changes: Any) -> OpscordConfig:
+    """The example config (the seed's matrix) with the demo provider."""
+    raw = example_raw(state_dir)
+    raw.update(changes)
+    return parse_config(raw)
