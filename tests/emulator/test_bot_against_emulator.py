@@ -93,7 +93,8 @@ async def test_dynamic_button_survives_restart(world: World, runner: BotRunner, 
     h = await emu.run_command(world.guild.id, world.channel.id, world.bob.id, "request", {"request": 42})
     message = await h.wait_message()
     assert message.buttons() == [
-        {"custom_id": "approve:42", "label": "Approve", "style": 3, "disabled": False, "url": None}
+        {"custom_id": "approve:42", "label": "Approve", "style": 3, "disabled": False, "url": None},
+        {"custom_id": "ack:42", "label": "Ack", "style": 2, "disabled": False, "url": None},
     ]
     await runner.stop(bot)
     await runner.start(OpsTestBot(world.guild.id))
@@ -101,6 +102,18 @@ async def test_dynamic_button_survives_restart(world: World, runner: BotRunner, 
     assert (await click.wait_response()).type == 7
     assert emu.get_message(message.id).content == "request 42 approved by alice"
     assert emu.get_message(message.id).components == [] and emu.get_message(message.id).edited == 1
+
+
+async def test_deferred_update_then_edit_of_clicked_message(world: World, bot: OpsTestBot) -> None:
+    emu = world.emu
+    h = await emu.run_command(world.guild.id, world.channel.id, world.bob.id, "request", {"request": 7})
+    message = await h.wait_message()
+    click = await emu.click_button(message.id, "ack:7", world.alice.id)
+    assert (await click.wait_response()).type == 6
+    edited = await click.wait_message()
+    assert edited.id == message.id and edited.content == "request 7 acknowledged" and edited.edited == 1
+    with pytest.raises(ValueError, match="no component 'nope'"):
+        await emu.click_button(message.id, "nope", world.alice.id)
 
 
 async def test_modal_submit(world: World, bot: OpsTestBot) -> None:

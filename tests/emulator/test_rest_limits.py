@@ -146,7 +146,12 @@ async def test_callback_and_webhook_rules(world: World, bot: OpsTestBot, http: a
     assert (await call(http, "DELETE", f"{webhook}/messages/{sent['id']}", auth=False))[0] == 204
     assert h.followups == []
     assert (await call(http, "GET", f"{webhook}/messages/{sent['id']}", auth=False))[0] == 404
-    assert [v.split(": ", 1)[1][:9] for v in emu.violations] == ["404 10015", "50035 typ", "400 40060", "404 10008"]
+    h.dispatched_at -= 15 * 60  # the token is valid for 15 minutes
+    status, body = await call(http, "POST", webhook, {"content": "late"}, auth=False, params={"wait": "1"})
+    assert (status, body["code"]) == (401, 50027)
+    assert [v.split(": ", 1)[1][:9] for v in emu.violations] == [
+        "404 10015", "50035 typ", "400 40060", "404 10008", "401 50027"
+    ]
     emu.violations.clear()
 
 

@@ -33,6 +33,25 @@ class ApproveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"approv
         )
 
 
+class AckButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ack:(?P<request>[0-9]+)"):
+    """Answers with a deferred update (type 6), then edits the clicked message through @original."""
+
+    def __init__(self, request: int) -> None:
+        super().__init__(discord.ui.Button(label="Ack", custom_id=f"ack:{request}"))
+        self.request = request
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+    ) -> AckButton:
+        return cls(int(match["request"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.defer()
+        await asyncio.sleep(0.02)
+        await interaction.edit_original_response(content=f"request {self.request} acknowledged")
+
+
 class ReasonModal(discord.ui.Modal, title="Reject request"):
     reason = discord.ui.TextInput(label="Reason", custom_id="reason")
 
@@ -95,6 +114,7 @@ async def secret(interaction: discord.Interaction) -> None:
 async def request_approval(interaction: discord.Interaction, request: int) -> None:
     view = discord.ui.View(timeout=None)
     view.add_item(ApproveButton(request))
+    view.add_item(AckButton(request))
     await interaction.response.send_message(f"request {request} needs a team lead", view=view)
 
 
@@ -162,7 +182,7 @@ class OpsTestBot(commands.Bot):
         self.refusals: list[int] = []
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(ApproveButton)
+        self.add_dynamic_items(ApproveButton, AckButton)
         for command in COMMANDS:
             self.tree.add_command(command)
         guild = discord.Object(self.guild_id)

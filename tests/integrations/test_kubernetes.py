@@ -242,3 +242,20 @@ async def test_fake_kubernetes_refuses_what_the_api_server_refuses(session):
         async with session.get(url, headers=auth) as resp:
             body = await resp.json()
             assert resp.status == 403 and body["kind"] == "Status" and body["reason"] == "Forbidden"
+
+
+async def test_rollback_without_an_earlier_revision(http, clock):
+    async with FakeKubernetes() as kube:
+        kube.add_deployment("staging", "orders", image="registry.example.test/orders:v1")
+        provider = deployer(http, clock, api=kube.base_url, token=FAKE_TOKEN)
+        with pytest.raises(ProviderFailed, match="no earlier revision of orders in staging"):
+            await provider.rollback(make_request("rollback"))
+
+
+async def test_rollback_prefers_the_requested_previous_version(http, clock):
+    async with FakeKubernetes(rollout_polls=1) as kube:
+        fake = kube.add_deployment("staging", "orders", image="registry.example.test/orders:v3",
+                                   history=("registry.example.test/orders:v1", "registry.example.test/orders:v2"))
+        provider = deployer(http, clock, api=kube.base_url, token=FAKE_TOKEN)
+        assert (await provider.rollback(make_request("rollback", previous_version="v1"))).ok
+        assert fake.image == "registry.example.test/orders:v1"
