@@ -55,13 +55,15 @@ class DiscordNotifier:
     def __init__(self, client: discord.Client) -> None:
         self._client = client
 
-    async def show(self, op: Operation, text: str, *, final: bool) -> None:
-        """Edit the request's message (buttons removed when final)."""
+    async def show(self, op: Operation, text: str, *, final: bool, disable: bool = False) -> None:
+        """Edit the request's message (buttons removed when final, or shown disabled)."""
         if not (op.message_channel_id and op.message_id):
             return
         channel = self._client.get_partial_messageable(int(op.message_channel_id))
         message = channel.get_partial_message(int(op.message_id))
-        if final:
+        if disable:
+            await message.edit(content=text[:2000], view=pending_view(op, disabled=True), allowed_mentions=_NONE)
+        elif final:
             await message.edit(content=text[:2000], view=None, allowed_mentions=_NONE)
         else:
             await message.edit(content=text[:2000], allowed_mentions=_NONE)

@@ -93,8 +93,8 @@ class ClickOutcome:
 class Notifier(Protocol):
     """Shows an operation's progress where people see it (Discord)."""
 
-    async def show(self, op: Operation, text: str, *, final: bool) -> None:
-        """Edit the operation's message to `text`; `final` removes the buttons."""
+    async def show(self, op: Operation, text: str, *, final: bool, disable: bool = False) -> None:
+        """Edit the operation's message to `text`; `final` removes the buttons, `disable` greys them out."""
 
     async def announce(self, text: str) -> None:
         """Post a message to the deployments channel."""
@@ -434,7 +434,8 @@ class Pipeline:
             return False
         await self._audit_op(op, "expired")
         await self._show(op, f"⌛ Expired: {request_line(op)[2:].strip()} was not "
-                             f"{'approved' if op.approvals_required else 'confirmed'} in time.", final=True)
+                             f"{'approved' if op.approvals_required else 'confirmed'} in time.", final=True,
+                         disable=True)
         return True
 
     async def expire_due(self) -> int:
@@ -479,11 +480,11 @@ class Pipeline:
                 await task
 
     # --- helpers ----------------------------------------------------------------------------------
-    async def _show(self, op: Operation, text: str, *, final: bool) -> None:
+    async def _show(self, op: Operation, text: str, *, final: bool, disable: bool = False) -> None:
         if self.notifier is None:
             return
         try:
-            await self.notifier.show(op, text, final=final)
+            await self.notifier.show(op, text, final=final, disable=disable)
         except Exception:
             log.warning("could not update the message of %s", op.id, exc_info=True)
 

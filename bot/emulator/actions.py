@@ -45,7 +45,9 @@ class UserActions:
         if not any(s.ready and not s.ended for s in self.gateway.sessions.values()):
             raise RuntimeError("no bot session: start the bot and await emulator.wait_ready() first")
         payload = interaction_payload(self.state, handle, data)
+        handle.payload = payload
         self.state.interactions[handle.id] = handle
+        self.state.interaction_tokens[handle.token] = handle
         self.gateway.dispatch("INTERACTION_CREATE", payload)
         await self.state.notify()
         return handle

@@ -23,7 +23,7 @@ from bot.emulator.state import EmulatorState
 _log = logging.getLogger(__name__)
 
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 8, 9, 10, 11
-AUTHENTICATION_FAILED, NOT_AUTHENTICATED = 4004, 4003
+DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4002, 4003, 4004
 REPLAY_BUFFER = 5000
 
 
@@ -53,7 +53,7 @@ class Connection:
     async def stop(self) -> None:
         """Stop the writer after the queued frames."""
         self.queue.put_nowait(None)
-        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError, TimeoutError):
             await asyncio.wait_for(self.writer, 1.0)
 
 
@@ -113,7 +113,15 @@ class GatewayHub:
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
-                    await self._on_frame(conn, json.loads(msg.data))
+                    try:
+                        frame = json.loads(msg.data)
+                    except ValueError:
+                        frame = None
+                    if not isinstance(frame, dict):
+                        self.state.violation("gateway: a frame that is not a JSON object")
+                        await ws.close(code=DECODE_ERROR, message=b"Error while decoding payload.")
+                        break
+                    await self._on_frame(conn, frame)
                     await self.state.notify()
                 elif msg.type is WSMsgType.BINARY:
                     self.state.violation("gateway: binary frame received (only JSON text is expected)")
@@ -122,8 +130,10 @@ class GatewayHub:
             session = conn.session
             if session is not None and session.connection is conn:
                 session.connection = None
+                # 1000 from the client means it logged off. aiohttp's client also answers *our*
+                # close frame with 1000, so a session the emulator dropped stays resumable.
                 if ws.close_code == 1000 and not conn.dropped:
-                    session.ended = True  # the client logged off; a dropped session stays resumable
+                    session.ended = True
             await conn.stop()
             await self.state.notify()
         return ws

@@ -51,6 +51,7 @@ class InteractionHandle:
         self.choices: list[JSON] | None = None
         self.modal: JSON | None = None
         self.baseline_edits: int | None = None
+        self.payload: JSON = {}
 
     def __repr__(self) -> str:
         """Show the id, type and answer so a failing assertion says what happened."""
@@ -102,10 +103,14 @@ class InteractionHandle:
     # -- waiting -------------------------------------------------------------------------------
 
     async def wait_response(self, timeout: float = 5.0) -> InteractionCallback:  # noqa: ASYNC109
-        """Wait for the accepted initial callback; raise if it was refused or never came."""
+        """Wait for the accepted initial callback.
+
+        A refused callback (bad payload) may still be followed by a good one within the 3 s window,
+        so this fails (AssertionError listing the refusals) only once the window has passed.
+        """
 
         def answered() -> InteractionCallback | bool | None:
-            return self.callback or bool(self.refused)
+            return self.callback or (bool(self.refused) and self.elapsed_s() > CALLBACK_DEADLINE_S)
 
         await self._state.wait_until(answered, timeout, what=f"a callback to interaction {self.id}")
         if self.callback is None:

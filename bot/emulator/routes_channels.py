@@ -58,7 +58,7 @@ async def edit_channel(request: web.Request) -> web.Response:
     channel = _channel(request)
     payload, _ = await read_body(request)
     if channel.is_thread:
-        check_thread(payload, allowed_types=frozenset())
+        check_thread(payload, allowed_types=frozenset(), creating=False)
         channel.name = payload.get("name", channel.name)
         channel.auto_archive_duration = payload.get("auto_archive_duration", channel.auto_archive_duration)
         channel.invitable = payload.get("invitable", channel.invitable)
@@ -205,7 +205,7 @@ async def create_thread(request: web.Request) -> web.Response:
     state = state_of(request)
     parent = _channel(request)
     payload, _ = await read_body(request)
-    check_thread(payload | {"name": payload.get("name")}, allowed_types=THREAD_TYPES)
+    check_thread(payload, allowed_types=THREAD_TYPES, creating=True)
     kind = int(payload.get("type") or PRIVATE_THREAD)
     thread = _new_thread(state, parent, payload, kind=kind, thread_id=None)
     return reply(channel_payload(thread), 201)
@@ -218,7 +218,7 @@ async def create_message_thread(request: web.Request) -> web.Response:
     parent = _channel(request)
     message = _message(request, parent)
     payload, _ = await read_body(request)
-    check_thread(payload | {"name": payload.get("name")}, allowed_types=THREAD_TYPES)
+    check_thread(payload, allowed_types=THREAD_TYPES, creating=True)
     if message.thread_id is not None:
         raise DiscordError(400, 160004, "A thread has already been created for this message")
     thread = _new_thread(state, parent, payload, kind=PUBLIC_THREAD, thread_id=message.id)

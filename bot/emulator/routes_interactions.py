@@ -128,7 +128,7 @@ def _webhook_handle(request: web.Request) -> InteractionHandle:
     token = request.match_info["token"]
     if snowflake(request, "app") != state.application_id:
         raise not_found(UNKNOWN_WEBHOOK, "Webhook")
-    handle = next((h for h in state.interactions.values() if h.token == token), None)
+    handle = state.interaction_tokens.get(token)
     if handle is None:
         raise not_found(UNKNOWN_WEBHOOK, "Webhook")
     if not handle.token_valid():

@@ -57,6 +57,7 @@ class EmulatorState:
         self.pins: dict[int, list[int]] = {}
         self.pinned_at: dict[int, str] = {}
         self.interactions: dict[int, InteractionHandle] = {}
+        self.interaction_tokens: dict[str, InteractionHandle] = {}
         self.violations: list[str] = []
         self.files: dict[str, bytes] = {}
         self.base_url = ""

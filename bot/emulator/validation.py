@@ -83,16 +83,13 @@ def _embed_chars(embed: JSON) -> int:
 
 def check_embeds(problems: Problems, embeds: Any) -> None:
     """≤10 embeds; title 256, description 4096, ≤25 fields (256/1024), footer 2048, author 256, total 6000."""
-    if not isinstance(embeds, list):
-        problems.add("embeds", "Must be an array.")
+    if not isinstance(embeds, list) or not all(isinstance(e, dict) for e in embeds):
+        problems.add("embeds", "Must be an array of embed objects.")
         return
     if len(embeds) > 10:
         problems.add("embeds", "Must be 10 or fewer in length.")
     for i, embed in enumerate(embeds):
         path = f"embeds.{i}"
-        if not isinstance(embed, dict):
-            problems.add(path, "Must be an object.")
-            continue
         if embed.get("title") is not None:
             problems.length(f"{path}.title", embed["title"], 256)
         if embed.get("description") is not None:
@@ -107,7 +104,7 @@ def check_embeds(problems: Problems, embeds: Any) -> None:
         for j, embed_field in enumerate(fields):
             problems.length(f"{path}.fields.{j}.name", embed_field.get("name"), 256, minimum=1)
             problems.length(f"{path}.fields.{j}.value", embed_field.get("value"), 1024, minimum=1)
-    total = sum(_embed_chars(e) for e in embeds if isinstance(e, dict))
+    total = sum(_embed_chars(e) for e in embeds)
     if total > 6000:
         problems.add("embeds", f"Embed size exceeds maximum size of 6000 (got {total}).")
 
@@ -139,11 +136,13 @@ def _check_component(problems: Problems, path: str, item: JSON, seen: set[str]) 
             problems.length(f"{path}.placeholder", item["placeholder"], 150)
     if custom_id is not None:
         problems.length(f"{path}.custom_id", custom_id, 100, minimum=1)
-        if custom_id in seen:
+        if str(custom_id) in seen:
             problems.add(f"{path}.custom_id", f"Component custom id {custom_id!r} is duplicated.")
         seen.add(str(custom_id))
-    for j, child in enumerate(item.get("components") or []):
-        _check_component(problems, f"{path}.components.{j}", child, seen)
+    children = item.get("components") or []
+    if _is_component_list(problems, f"{path}.components", children):
+        for j, child in enumerate(children):
+            _check_component(problems, f"{path}.components.{j}", child, seen)
     for key in ("component", "accessory"):
         if isinstance(item.get(key), dict):
             _check_component(problems, f"{path}.{key}", item[key], seen)
@@ -151,8 +150,7 @@ def _check_component(problems: Problems, path: str, item: JSON, seen: set[str]) 
 
 def check_components(problems: Problems, components: Any, *, v2: bool) -> None:
     """≤5 action rows of ≤5 buttons (or one select); custom_id 1-100 and unique; label ≤80."""
-    if not isinstance(components, list):
-        problems.add("components", "Must be an array.")
+    if not _is_component_list(problems, "components", components):
         return
     if not v2:
         if len(components) > 5:
@@ -163,11 +161,18 @@ def check_components(problems: Problems, components: Any, *, v2: bool) -> None:
                 problems.add(f"components.{i}.type", "Top-level components must be action rows (type 1).")
             elif not 1 <= len(children) <= 5:
                 problems.add(f"components.{i}.components", "Must be between 1 and 5 in length.")
-            elif any(c.get("type") != 2 for c in children) and len(children) > 1:
+            elif any(c.get("type") != 2 for c in children if isinstance(c, dict)) and len(children) > 1:
                 problems.add(f"components.{i}.components", "A select menu must be alone in its row.")
     seen: set[str] = set()
     for i, item in enumerate(components):
         _check_component(problems, f"components.{i}", item, seen)
+
+
+def _is_component_list(problems: Problems, path: str, items: Any) -> bool:
+    if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+        problems.add(path, "Must be an array of component objects.")
+        return False
+    return True
 
 
 def check_message(payload: JSON, *, creating: bool, file_count: int = 0) -> None:
@@ -225,10 +230,12 @@ def check_modal(data: JSON) -> None:
     problems.raise_if_any()
 
 
-def check_thread(payload: JSON, *, allowed_types: frozenset[int]) -> None:
+def check_thread(payload: JSON, *, allowed_types: frozenset[int], creating: bool) -> None:
     """Thread creation or edit: name 1-100, auto_archive_duration one of 60/1440/4320/10080."""
     problems = Problems()
-    if "name" in payload:
+    if creating and payload.get("name") is None:
+        problems.add("name", "This field is required.")
+    elif "name" in payload:
         problems.length("name", payload["name"], 100, minimum=1)
     duration = payload.get("auto_archive_duration")
     if duration is not None and duration not in THREAD_ARCHIVE_DURATIONS:

@@ -85,6 +85,7 @@ class Harness:
         self.ctx = AppContext(settings=settings, config=self.config, db=self._db, audit=audit, http=self._session,
                               authorizer=authorizer, pipeline=pipeline)
         self.bot = OpsBot(self.ctx, guild_ready_timeout=0.1)
+        self.bot.expiry_interval = 0.2
         self._task = asyncio.create_task(self.bot.start(TOKEN))
         await asyncio.wait_for(self.bot.wait_until_ready(), 10)
         await asyncio.wait_for(self.bot.recovered.wait(), 10)

@@ -25,7 +25,7 @@ class Shown:
     def __init__(self):
         self.texts = []
 
-    async def show(self, op, text, *, final):
+    async def show(self, op, text, *, final, disable=False):
         self.texts.append((op.id, text, final))
 
     async def announce(self, text):

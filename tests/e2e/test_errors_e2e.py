@@ -1,0 +1,32 @@
+"""The one error path: an unexpected failure is one plain ephemeral sentence, logged and audited."""
+
+import logging
+
+from bot.emulator.models import EPHEMERAL_FLAG
+
+
+async def test_unexpected_failure_is_one_sentence_logged_and_audited(harness, error_logs, caplog):
+    async def broken(**kwargs):
+        raise RuntimeError("database on fire")
+
+    harness.ctx.audit.recent = broken
+    h = await harness.run("dave", "audit recent")
+    msg = await h.wait_message(timeout=5)
+    assert msg.flags & EPHEMERAL_FLAG
+    assert msg.content.startswith("Something went wrong running /audit; it was logged as error ")
+    assert "fire" not in msg.content
+    rows = await harness.audit_rows()
+    assert rows[-1].result == "error" and rows[-1].user == "@dave"
+    [record] = error_logs.records
+    assert "database on fire" in logging.Formatter().formatException(record.exc_info)
+    error_logs.records.clear()  # expected here; any other ERROR still fails the test
+
+    h = await harness.run("dave", "audit verify")  # the bot keeps running
+    assert "chain intact" in (await h.wait_message(timeout=5, predicate=lambda m: "chain" in m.content)).content
+
+
+async def test_user_text_never_pings(harness):
+    h = await harness.run("alice", "deploy", {"service": "@everyone", "version": "v1.0.0", "environment": "staging"})
+    msg = await h.wait_message(timeout=5)
+    assert "@everyone" in msg.content
+    assert msg.allowed_mentions == {"parse": []} or msg.allowed_mentions.get("parse") == []

@@ -1,0 +1,37 @@
+"""Guard: every extension loads, command names are unique, and each family is one extension."""
+
+import aiohttp
+import discord
+
+from bot.bot import OpsBot, discover_extensions
+from bot.context import AppContext
+from bot.permissions import Authorizer
+from bot.settings import Settings
+from tests.helpers import example_config
+
+
+def test_one_extension_per_family():
+    assert discover_extensions() == ["cogs.audit", "cogs.deploy", "cogs.migrate", "cogs.scale"]
+
+
+async def test_all_extensions_load_without_clashing(tmp_path, db, audit):
+    config = example_config(tmp_path)
+    async with aiohttp.ClientSession() as session:
+        ctx = AppContext(settings=Settings(), config=config, db=db, audit=audit, http=session,
+                         authorizer=Authorizer(config))
+        bot = OpsBot(ctx)
+        for ext in discover_extensions():
+            await bot.load_extension(ext)  # a duplicate command name raises CommandAlreadyRegistered
+        names = [c.name for c in bot.tree.get_commands()]
+        assert len(names) == len(set(names))
+        assert sorted(names) == ["audit", "deploy", "migrate", "rollback", "scale"]
+        for command in bot.tree.walk_commands():
+            assert 1 <= len(command.name) <= 32 and command.name == command.name.lower()
+            assert 1 <= len(command.description) <= 100
+        assert bot.allowed_mentions is not None and bot.allowed_mentions.to_dict()["parse"] == []
+        await bot.close()
+
+
+def test_bot_has_no_global_instance():
+    import bot.bot as module
+    assert not any(isinstance(v, discord.Client) for v in vars(module).values())
