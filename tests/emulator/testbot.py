@@ -6,13 +6,14 @@ import asyncio
 import datetime
 import io
 import re
+from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
 
-class ApproveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"approve:(?P<request>[0-9]+)"):
+class ApproveButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"approve:(?P<request>[0-9]+)"):
     """A persistent approval button; its state lives in the custom_id, so it survives restarts."""
 
     def __init__(self, request: int) -> None:
@@ -23,7 +24,7 @@ class ApproveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"approv
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> ApproveButton:
         return cls(int(match["request"]))
 
@@ -33,7 +34,7 @@ class ApproveButton(discord.ui.DynamicItem[discord.ui.Button], template=r"approv
         )
 
 
-class AckButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ack:(?P<request>[0-9]+)"):
+class AckButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"ack:(?P<request>[0-9]+)"):
     """Answers with a deferred update (type 6), then edits the clicked message through @original."""
 
     def __init__(self, request: int) -> None:
@@ -42,7 +43,7 @@ class AckButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ack:(?P<re
 
     @classmethod
     async def from_custom_id(
-        cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
     ) -> AckButton:
         return cls(int(match["request"]))
 
@@ -53,7 +54,7 @@ class AckButton(discord.ui.DynamicItem[discord.ui.Button], template=r"ack:(?P<re
 
 
 class ReasonModal(discord.ui.Modal, title="Reject request"):
-    reason = discord.ui.TextInput(label="Reason", custom_id="reason")
+    reason: discord.ui.TextInput[ReasonModal] = discord.ui.TextInput(label="Reason", custom_id="reason")
 
     async def on_submit(self, interaction: discord.Interaction) -> None:
         await interaction.response.send_message(f"rejected: {self.reason.value}")
@@ -168,7 +169,7 @@ async def hold(interaction: discord.Interaction) -> None:
     return None
 
 
-COMMANDS = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, hold)
+COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, hold)
 
 
 class OpsTestBot(commands.Bot):
