@@ -1,0 +1,13 @@
+"""Integration adapters: the typed interfaces the bot's operation pipeline calls, and their
+implementations over one shared aiohttp session.
+
+- ``base``: data classes and protocols (Deployer, Scaler, Migrator, HealthChecker, LogSource,
+  Monitor, Pager, StatusPage).
+- ``errors``: domain exceptions carrying a user-facing sentence.
+- ``http`` / ``circuit`` / ``timing``: resilient HTTP calls (timeouts, retries, circuit breakers).
+- Providers: ``command``, ``webhook``, ``github_actions``, ``argocd``, ``kubernetes``;
+  ``settings`` validates their config and ``build_deployer`` builds one.
+- ``fakes``: local fake upstream servers for tests and the sandbox.
+
+Nothing here imports ``bot`` or ``cogs``.
+"""

@@ -12,8 +12,8 @@ from ssl import SSLContext
 from typing import Any, Final
 
 from integrations._names import checked_name, segment
-from integrations.base import Action, OperationRequest, OperationResult
-from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout
+from integrations.base import Action, HealthCheck, HealthReport, HealthStatus, OperationRequest, OperationResult
+from integrations.errors import IntegrationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
 from integrations.templates import TemplateError, render
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
@@ -22,10 +22,14 @@ __all__ = ["ArgoCDDeployer"]
 
 _SYSTEM: Final = "Argo CD"
 _TERMINAL: Final = frozenset({"Succeeded", "Failed", "Error"})
+_HEALTH: Final = {"Healthy": HealthStatus.HEALTHY, "Progressing": HealthStatus.DEGRADED,
+                  "Suspended": HealthStatus.DEGRADED, "Degraded": HealthStatus.DOWN, "Missing": HealthStatus.DOWN}
 
 
 class ArgoCDDeployer:
-    """Syncs and rolls back one Argo CD application per (service, environment); a Deployer.
+    """Syncs and rolls back one Argo CD application per (service, environment).
+
+    Implements Deployer and HealthChecker.
 
     Args:
         http: The shared HTTP client.
@@ -97,6 +101,22 @@ class ArgoCDDeployer:
         body = {"id": target["id"], "prune": self.prune, "dryRun": False}
         await self._call("POST", app, "/rollback", "rollback", json=body)
         return await self._wait(app, _started_at(current), request, str(target.get("revision", "")))
+
+    async def check(self, service: str, environment: str) -> HealthReport:
+        """Health as Argo CD sees the application (Progressing/Suspended count as degraded)."""
+        try:
+            app = self.app_name(service, environment)
+            state = await self._get(app, "health check")
+        except IntegrationError as exc:
+            return HealthReport(HealthStatus.UNKNOWN, str(exc))
+        status = state.get("status", {})
+        health = (status.get("health") or {}).get("status", "Unknown")
+        sync = (status.get("sync") or {}).get("status", "Unknown")
+        overall = _HEALTH.get(health, HealthStatus.UNKNOWN)
+        checks = [HealthCheck("Argo CD health", health, "Healthy", overall),
+                  HealthCheck("Argo CD sync", sync, "Synced",
+                              HealthStatus.HEALTHY if sync == "Synced" else HealthStatus.DEGRADED)]
+        return HealthReport(overall, f"{app} is {health} and {sync}", checks)
 
     async def _wait(
         self, app: str, previous_start: str | None, request: OperationRequest, revision: str

@@ -35,6 +35,11 @@ _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _NAGIOS = {0: HealthStatus.HEALTHY, 1: HealthStatus.DEGRADED, 2: HealthStatus.DOWN}
 
 
+def _label(kind: str) -> str:
+    """How sentences name a command: "deploy command", "replica-count command"."""
+    return "replica-count command" if kind == "current_replicas" else f"{kind} command"
+
+
 @dataclass(frozen=True)
 class _Finished:
     """A command that ran to completion."""
@@ -68,7 +73,7 @@ class CommandProvider:
         cwd: Working directory.
         output_limit: Bytes of output kept (the last ones).
         kill_grace: Seconds between SIGTERM and SIGKILL when stopping a command.
-        system: Name used in messages.
+        system: Name of the system in errors (sentences name the command: "The deploy command …").
     """
 
     def __init__(
@@ -80,18 +85,18 @@ class CommandProvider:
         cwd: str | None = None,
         output_limit: int = 64 * 1024,
         kill_grace: float = 2.0,
-        system: str = "The deploy command",
+        system: str = "Command provider",
     ) -> None:
         for kind, argv in templates.items():
             if kind not in COMMAND_KINDS:
-                raise ConfigurationError(system, f"{system} has an unknown command kind {kind!r}")
+                raise ConfigurationError(system, f"The command provider has an unknown command kind {kind!r}")
             if not argv:
-                raise ConfigurationError(system, f"{system} has an empty {kind} command")
+                raise ConfigurationError(system, f"The {_label(kind)} is empty")
             try:
                 for element in argv:
                     validate(element)
             except TemplateError as exc:
-                raise ConfigurationError(system, f"{system}: the {kind} command is invalid: {exc}") from None
+                raise ConfigurationError(system, f"The {_label(kind)} is invalid: {exc}") from None
         self.templates = {kind: list(argv) for kind, argv in templates.items()}
         self.timeout = timeout
         self.env = dict(env) if env is not None else {"PATH": _DEFAULT_PATH}
@@ -105,6 +110,11 @@ class CommandProvider:
         """The operations that have a command configured."""
         actions: tuple[Action, ...] = ("deploy", "rollback", "scale", "migrate")
         return frozenset(a for a in actions if a in self.templates)
+
+    @property
+    def has_health_check(self) -> bool:
+        """Whether a ``health`` command is configured (``check`` answers "unknown" otherwise)."""
+        return "health" in self.templates
 
     async def deploy(self, request: OperationRequest) -> OperationResult:
         """Run the ``deploy`` command."""
@@ -129,13 +139,13 @@ class CommandProvider:
         values = {"service": service, "environment": environment, "action": "current_replicas"}
         done = await self._run("current_replicas", values)
         if done.exit_code != 0:
-            raise ProviderFailed(self.system, f"{self.system} could not read the replica count ({done.reason})",
+            raise ProviderFailed(self.system, f"The {_label('current_replicas')} failed ({done.reason})",
                                  output=done.output)
         try:
             return int(done.last_line)
         except ValueError:
             raise ProviderFailed(
-                self.system, f"{self.system} printed {done.last_line!r} instead of a replica count"
+                self.system, f"The {_label('current_replicas')} printed {done.last_line!r} instead of a number"
             ) from None
 
     async def check(self, service: str, environment: str) -> HealthReport:
@@ -154,7 +164,7 @@ class CommandProvider:
     async def _operate(self, kind: Action, request: OperationRequest) -> OperationResult:
         """Run the command for ``kind`` and turn its exit status into a result."""
         if kind not in self.templates:
-            raise ConfigurationError(self.system, f"{self.system} has no {kind} command configured")
+            raise ConfigurationError(self.system, f"No {_label(kind)} is configured")
         values = {
             "service": request.service,
             "environment": request.environment,
@@ -180,14 +190,14 @@ class CommandProvider:
                 rendered = render(element, values)
             except TemplateError as exc:
                 raise ConfigurationError(
-                    self.system, f"{self.system} cannot run the {kind} command: {exc} in this request"
+                    self.system, f"The {_label(kind)} cannot run: {exc} in this request"
                 ) from None
             if "\0" in rendered:
-                raise ProviderFailed(self.system, f"Refusing to run the {kind} command: a value contains NUL")
+                raise ProviderFailed(self.system, f"Refusing to run the {_label(kind)}: a value contains NUL")
             if rendered.startswith("-") and element.startswith("{"):
                 raise ProviderFailed(
                     self.system,
-                    f"Refusing to run the {kind} command: the value {rendered[:40]!r} starts with '-' "
+                    f"Refusing to run the {_label(kind)}: the value {rendered[:40]!r} starts with '-' "
                     "and could be read as an option",
                 )
             argv.append(rendered)
@@ -209,7 +219,7 @@ class CommandProvider:
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise ConfigurationError(
-                self.system, f"{self.system} could not start {argv[0]!r} ({reason.lower()})"
+                self.system, f"The {_label(kind)} could not start {argv[0]!r} ({reason.lower()})"
             ) from None
         output = bytearray()
         reader = asyncio.create_task(self._collect(process, output))
@@ -222,7 +232,7 @@ class CommandProvider:
             await self._stop(process)
             raise UpstreamTimeout(
                 self.system,
-                f"{self.system} for {kind} did not finish within {self.timeout:g} s and was stopped",
+                f"The {_label(kind)} did not finish within {self.timeout:g} s and was stopped",
                 output=output.decode(errors="replace"),
             ) from None
         finally:

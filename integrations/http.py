@@ -3,7 +3,8 @@
 ``HttpClient`` wraps one shared ``aiohttp.ClientSession`` (built once by the bot and passed in).
 Each call has a per-attempt timeout and an overall deadline, so a dead upstream fails within its
 budget. Rate limiting (429, Statuspage's 420, GitHub's 403 with a retry hint) is always retried,
-honouring ``Retry-After``; 5xx answers, connection errors and timeouts are retried only for calls
+honouring ``Retry-After`` (a wait longer than the remaining budget fails at once, saying when to
+try again); 5xx answers, connection errors and timeouts are retried only for calls
 marked ``retry_safe`` (idempotent reads, or writes the upstream deduplicates). Failures become the
 exceptions of ``integrations.errors`` with the upstream's own message. Only the system, method,
 URL path, status and attempt are logged: never headers, query strings or bodies.
@@ -28,14 +29,14 @@ from yarl import URL
 
 from integrations.circuit import CircuitBreaker
 from integrations.errors import IntegrationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
+from integrations.messages import connection_reason, upstream_message
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
-__all__ = ["HttpClient", "Response", "upstream_message"]
+__all__ = ["HttpClient", "Response", "upstream_message"]  # upstream_message re-exported
 
 log = logging.getLogger(__name__)
 
 _RATE_LIMIT_STATUSES = frozenset({420, 429})
-_MESSAGE_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -183,13 +184,14 @@ class HttpClient:
                 breaker.record_failure()
                 log.warning("%s %s %s failed: %s (attempt %d)", system, method, path,
                             type(exc).__name__, attempt)
-                error = UpstreamUnavailable(system, f"{system} could not be reached ({_connection_reason(exc)})")
+                error = UpstreamUnavailable(system, f"{system} could not be reached ({connection_reason(exc)})")
                 retryable = retry_safe
             else:
-                log.info("%s %s %s -> %d (attempt %d)", system, method, path, answer.status, attempt)
                 if answer.status in expected:
+                    log.debug("%s %s %s -> %d (attempt %d)", system, method, path, answer.status, attempt)
                     breaker.record_success()
                     return answer
+                log.info("%s %s %s -> %d (attempt %d)", system, method, path, answer.status, attempt)
                 if answer.status >= 500:
                     breaker.record_failure()
                 else:
@@ -277,54 +279,3 @@ def _retry_after(answer: Response) -> float | None:
     if reset and reset.isdigit():
         return max(0.0, int(reset) - time.time())
     return None
-
-
-def upstream_message(body: bytes, limit: int = _MESSAGE_LIMIT) -> str:
-    """Extract a short human message from an error body (JSON or text/plain; HTML is ignored)."""
-    text = body.decode("utf-8", errors="replace").strip()
-    if not text:
-        return ""
-    message = ""
-    if text[0] in "{[":
-        try:
-            message = _json_message(jsonlib.loads(text))
-        except ValueError:
-            message = ""
-    elif not text.startswith("<"):
-        message = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    message = " ".join(message.split())
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def _json_message(payload: Any) -> str:
-    """Find the message in the error shapes of the upstreams we speak to."""
-    if isinstance(payload, list):
-        return "; ".join(_json_message(item) for item in payload[:3] if _json_message(item))
-    if isinstance(payload, str):
-        return payload
-    if not isinstance(payload, dict):
-        return ""
-    main = ""
-    for key in ("message", "error_description", "error", "detail"):
-        value = payload.get(key)
-        if isinstance(value, dict):
-            value = _json_message(value)
-        if isinstance(value, str) and value:
-            main = value
-            break
-    extras = payload.get("errors")
-    details = _json_message(extras) if isinstance(extras, list) else ""
-    if details and details not in main:
-        return f"{main}: {details}" if main else details
-    return main
-
-
-def _connection_reason(exc: aiohttp.ClientError) -> str:
-    """A short, secret-free reason for a connection-level failure."""
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return (exc.os_error.strerror or "connection failed").lower()
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "server disconnected"
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return "incomplete answer"
-    return type(exc).__name__

@@ -13,8 +13,14 @@ import json
 from typing import Any, Final
 
 from integrations._names import DNS_LABEL, checked_name, segment
-from integrations.base import Action, OperationRequest, OperationResult
-from integrations.errors import ConfigurationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
+from integrations.base import Action, HealthCheck, HealthReport, HealthStatus, OperationRequest, OperationResult
+from integrations.errors import (
+    ConfigurationError,
+    IntegrationError,
+    ProviderFailed,
+    UpstreamRefused,
+    UpstreamTimeout,
+)
 from integrations.http import HttpClient, Response
 from integrations.kubernetes_auth import KubernetesAuth
 from integrations.templates import TemplateError, render
@@ -49,7 +55,7 @@ def rollout_state(deployment: dict[str, Any]) -> tuple[str, str]:
 
 
 class KubernetesDeployer:
-    """One Deployment per (service, environment); implements Deployer and Scaler.
+    """One Deployment per (service, environment); implements Deployer, Scaler and HealthChecker.
 
     Args:
         http: The shared HTTP client.
@@ -152,6 +158,25 @@ class KubernetesDeployer:
         scale = await self._call("GET", namespace, name, "/scale", "replica count request")
         replicas = scale.get("spec", {}).get("replicas")
         return replicas if isinstance(replicas, int) else None
+
+    async def check(self, service: str, environment: str) -> HealthReport:
+        """Health from the Deployment: all replicas available is healthy, none is down."""
+        try:
+            namespace, name = self.target(service, environment)
+            deployment = await self._call("GET", namespace, name, "", "health check")
+        except IntegrationError as exc:
+            return HealthReport(HealthStatus.UNKNOWN, str(exc))
+        state, explanation = rollout_state(deployment)
+        wanted = deployment.get("spec", {}).get("replicas", 1)
+        available = deployment.get("status", {}).get("availableReplicas", 0)
+        if available >= wanted and state == "done":
+            status = HealthStatus.HEALTHY
+        elif available == 0 and wanted > 0:
+            status = HealthStatus.DOWN
+        else:
+            status = HealthStatus.DEGRADED
+        check = HealthCheck("available replicas", available, f">= {wanted}", status)
+        return HealthReport(status, f"{name} in {namespace}: {explanation}", [check])
 
     def _container(self, deployment: dict[str, Any], name: str) -> str:
         """The container to update: the configured one, or the only one."""

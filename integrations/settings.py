@@ -21,7 +21,7 @@ from integrations.github_actions import GitHubActionsDeployer
 from integrations.http import HttpClient
 from integrations.kubernetes import KubernetesDeployer
 from integrations.kubernetes_auth import KubernetesAuth
-from integrations.templates import TemplateError, validate
+from integrations.templates import TemplateError, placeholders, validate
 from integrations.timing import Clock, Sleep, default_clock, default_sleep
 from integrations.webhook import WebhookProvider
 
@@ -40,6 +40,7 @@ EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 Seconds = Annotated[float, Field(gt=0)]
 Argv = Annotated[list[str], Field(min_length=1)]
 HttpUrl = Annotated[str, Field(pattern=r"^https?://[^\s/]+(/\S*)?$")]
+WorkflowFile = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,255}$")]
 
 
 class _ProviderSettings(BaseModel):
@@ -114,10 +115,10 @@ class GitHubActionsSettings(_ProviderSettings):
 
     provider: Literal["github_actions"]
     repository: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")]
-    workflow: str
-    rollback_workflow: str | None = None
-    scale_workflow: str | None = None
-    migrate_workflow: str | None = None
+    workflow: WorkflowFile
+    rollback_workflow: WorkflowFile | None = None
+    scale_workflow: WorkflowFile | None = None
+    migrate_workflow: WorkflowFile | None = None
     ref: str = "main"
     inputs: dict[str, str] = Field(default_factory=dict, description="Constant extra workflow inputs.")
     token_env: EnvName = "GITHUB_TOKEN"  # noqa: S105 - a variable name, not a secret
@@ -170,7 +171,7 @@ class KubernetesSettings(_ProviderSettings):
     api_url: HttpUrl | None = None
     namespace: str = "{environment}"
     deployment: str = "{service}"
-    container: str | None = None
+    container: Annotated[str, Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")] | None = None
     token_env: EnvName | None = None
     ca_file: str | None = None
     verify_tls: bool = True
@@ -181,7 +182,7 @@ class KubernetesSettings(_ProviderSettings):
     @model_validator(mode="after")
     def _check_templates(self) -> KubernetesSettings:
         validate(self.image, {"service", "environment", "version"})
-        if "version" not in self.image:
+        if "version" not in placeholders(self.image):
             raise ValueError("image must contain {version}")
         validate(self.namespace, {"service", "environment"})
         validate(self.deployment, {"service", "environment"})

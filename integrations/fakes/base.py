@@ -78,13 +78,13 @@ class FakeServer:
         """The upstream's error object for ``status``."""
         return {"message": message}
 
-    async def start(self) -> str:
-        """Listen on a free port of 127.0.0.1; return (and set) ``base_url``."""
+    async def start(self, port: int = 0) -> str:
+        """Listen on 127.0.0.1 (a free port unless ``port`` is given); return (and set) ``base_url``."""
         app = web.Application(middlewares=[self._middleware])
         self.setup_routes(app)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
         host, port = self._runner.addresses[0][:2]
         self.base_url = f"http://{host}:{port}"

@@ -6,6 +6,7 @@ import pytest
 from yarl import URL
 
 from integrations.argocd import ArgoCDDeployer
+from integrations.base import HealthStatus
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from integrations.fakes import FAKE_TOKEN, FakeArgoCD
 from tests.integrations.helpers import make_request
@@ -153,3 +154,13 @@ async def test_end_to_end_against_fake_argocd(http, clock):
 
         with pytest.raises(UpstreamRefused, match="no application named orders-production"):
             await provider.deploy(make_request(environment="production"))
+
+
+async def test_health_check_maps_argo_health(http, mocked, clock):
+    for health in ("Healthy", "Progressing", "Degraded", "Unknown"):
+        mocked.get(APP, payload=app(health=health))
+    provider = deployer(http, clock)
+    reports = [await provider.check("orders", "staging") for _ in range(4)]
+    assert [r.status for r in reports] == [HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.DOWN,
+                                           HealthStatus.UNKNOWN]
+    assert reports[0].summary == "orders-staging is Healthy and Synced"

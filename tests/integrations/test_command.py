@@ -59,7 +59,7 @@ async def test_timeout_kills_the_whole_process_group(tmp_path):
     with pytest.raises(UpstreamTimeout) as caught:
         await provider.deploy(make_request())
     assert time.monotonic() - started < 3
-    assert str(caught.value) == "The deploy command for deploy did not finish within 0.5 s and was stopped"
+    assert str(caught.value) == "The deploy command did not finish within 0.5 s and was stopped"
     assert "started" in caught.value.output
     child = int(pidfile.read_text())
     await asyncio.sleep(0.1)
@@ -149,3 +149,4 @@ async def test_a_missing_program_is_a_configuration_error(tmp_path):
 def test_supported_actions_follow_the_templates():
     provider = CommandProvider({"deploy": ["d"], "migrate": ["m"], "health": ["h"]})
     assert supported_actions(provider) == {"deploy", "migrate"}
+    assert provider.has_health_check and not CommandProvider({"deploy": ["d"]}).has_health_check

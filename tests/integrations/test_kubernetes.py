@@ -11,6 +11,7 @@ import ssl
 import pytest
 from yarl import URL
 
+from integrations.base import HealthStatus
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.fakes import FAKE_TOKEN, FakeKubernetes
 from integrations.kubernetes import KubernetesDeployer, rollout_state
@@ -259,3 +260,13 @@ async def test_rollback_prefers_the_requested_previous_version(http, clock):
         provider = deployer(http, clock, api=kube.base_url, token=FAKE_TOKEN)
         assert (await provider.rollback(make_request("rollback", previous_version="v1"))).ok
         assert fake.image == "registry.example.test/orders:v1"
+
+
+async def test_health_check_from_the_deployment(http, mocked, clock):
+    mocked.get(DEPLOY, payload=deployment())
+    mocked.get(DEPLOY, payload=deployment(available=1))
+    mocked.get(DEPLOY, payload=deployment(available=0))
+    mocked.get(DEPLOY, status=403, payload={"kind": "Status", "message": "forbidden", "code": 403})
+    provider = deployer(http, clock)
+    statuses = [(await provider.check("orders", "staging")).status for _ in range(4)]
+    assert statuses == [HealthStatus.HEALTHY, HealthStatus.DEGRADED, HealthStatus.DOWN, HealthStatus.UNKNOWN]
