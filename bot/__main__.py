@@ -66,10 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def check_config(path: Path) -> int:
     """Print a summary and return 0, or print every problem and return 2."""
-    from bot.config import ConfigError, load_config
+    from bot.config import ConfigError, env_problems, load_config
 
     try:
         config = load_config(path)
+        missing = env_problems(config, os.environ)
+        if missing:
+            raise ConfigError(missing)
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -122,10 +122,17 @@ class AccessConfig(_Strict):
     incident: list[str] = Field(default_factory=lambda: ["incident_commander", "operator", "team_lead"])
 
 
+class DefaultsConfig(_Strict):
+    """Provider sections every service inherits; a service's own section overrides them key by key."""
+
+    deploy: dict[str, Any] | None = None
+
+
 class OpscordConfig(_Strict):
     """The whole ops config."""
 
     guild: GuildConfig
+    defaults: DefaultsConfig = Field(default_factory=DefaultsConfig)
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     roles: dict[str, list[RoleRef]]
     access: AccessConfig = Field(default_factory=AccessConfig)
@@ -225,8 +232,50 @@ def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+PROVIDER_SECTIONS = ("deploy",)
+
+
+def apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Each service inherits `[defaults.<section>]`; its own keys win (a different provider replaces it)."""
+    defaults = raw.get("defaults")
+    services = raw.get("services")
+    if not isinstance(defaults, dict) or not isinstance(services, list):
+        return raw
+    merged_services = []
+    for entry in services:
+        if not isinstance(entry, dict):
+            merged_services.append(entry)
+            continue
+        service = dict(entry)
+        for section in PROVIDER_SECTIONS:
+            base = defaults.get(section)
+            own = service.get(section)
+            if not isinstance(base, dict):
+                continue
+            if own is None:
+                service[section] = dict(base)
+            elif isinstance(own, dict) and own.get("provider", base.get("provider")) == base.get("provider"):
+                service[section] = {**base, **own}
+        merged_services.append(service)
+    return {**raw, "services": merged_services}
+
+
+def env_problems(config: OpscordConfig, environ: Mapping[str, str]) -> list[Problem]:
+    """Secrets the config names by environment variable that are not set."""
+    problems = []
+    for i, svc in enumerate(config.services):
+        for section in PROVIDER_SECTIONS:
+            settings = getattr(svc, section)
+            if settings is None:
+                continue
+            for name in settings.missing_env(environ):
+                problems.append(Problem(f"services[{i}].{section}", f"environment variable {name} is not set"))
+    return problems
+
+
 def parse_config(raw: dict[str, Any]) -> OpscordConfig:
     """Validate raw TOML data; raise ConfigError listing every problem."""
+    raw = apply_defaults(raw)
     problems: list[Problem] = []
     config: OpscordConfig | None = None
     try:

@@ -137,6 +137,9 @@ class Pipeline:
         except OpscordError as exc:
             await self._audit_input(inp, actor, exc.result, error=exc.message)
             raise PipelineRefusal(exc) from None
+        except IntegrationError as exc:  # e.g. a provider whose secret variable is not set
+            await self._audit_input(inp, actor, "error", error=str(exc))
+            raise PipelineRefusal(OpscordError(f"{exc}.".replace("..", "."))) from None
 
     async def _submit(self, inp: OperationInput, actor: Actor) -> Submitted:
         svc = self._validate(inp)

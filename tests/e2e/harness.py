@@ -38,6 +38,7 @@ class Harness:
 
     tmp_path: Path
     raw_config: dict[str, Any]
+    environ: dict[str, str] | None = None
     emu: DiscordEmulator = field(init=False)
     users: dict[str, int] = field(default_factory=dict)
     channels: dict[str, int] = field(default_factory=dict)
@@ -81,7 +82,7 @@ class Harness:
         self._session = aiohttp.ClientSession()
         authorizer = Authorizer(self.config)
         pipeline = Pipeline(config=self.config, store=OperationStore(self._db), audit=audit, authorizer=authorizer,
-                            providers=ProviderRegistry(self.config, HttpClient(self._session)))
+                            providers=ProviderRegistry(self.config, HttpClient(self._session), self.environ))
         self.ctx = AppContext(settings=settings, config=self.config, db=self._db, audit=audit, http=self._session,
                               authorizer=authorizer, pipeline=pipeline)
         self.bot = OpsBot(self.ctx, guild_ready_timeout=0.1)

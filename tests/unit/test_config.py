@@ -84,3 +84,32 @@ def test_invalid_toml(tmp_path, capsys):
     path.write_text(path.read_text() + "\n[guild\n")
     assert main(["check-config", str(path)]) == 2
     assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_check_config_reports_missing_secret_variables(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPSCORD_TEST_GH_TOKEN", raising=False)
+    text = EXAMPLE_CONFIG.read_text().replace(
+        'dashboard_url = "https://grafana.example.com/d/orders/order-service"',
+        'dashboard_url = "https://grafana.example.com/d/orders/order-service"\n\n[services.deploy]\n'
+        'provider = "github_actions"\nrepository = "acme/orders"\nworkflow = "deploy.yml"\n'
+        'token_env = "OPSCORD_TEST_GH_TOKEN"\n', 1)
+    path = tmp_path / "gh.toml"
+    path.write_text(text)
+    assert main(["check-config", str(path)]) == 2
+    assert "services[0].deploy: environment variable OPSCORD_TEST_GH_TOKEN is not set" in capsys.readouterr().err
+    monkeypatch.setenv("OPSCORD_TEST_GH_TOKEN", "x" * 20)
+    assert main(["check-config", str(path)]) == 0
+
+
+def test_services_inherit_defaults_key_by_key():
+    config = load_config(EXAMPLE_CONFIG)
+    assert all(s.deploy is not None and s.deploy.provider == "command" for s in config.services)
+    raw = {"guild": {"id": 1}, "roles": {}, "environments": [{"name": "p"}],
+           "defaults": {"deploy": {"provider": "command", "deploy": ["echo", "{version}"], "timeout_seconds": 5}},
+           "services": [{"name": "a", "environments": ["p"], "deploy": {"timeout_seconds": 9}},
+                        {"name": "b", "environments": ["p"],
+                         "deploy": {"provider": "webhook", "url": "https://hooks.example.com/x", "secret_env": "S"}}]}
+    config = parse_config(raw)
+    a, b = config.services
+    assert a.deploy.provider == "command" and a.deploy.timeout_seconds == 9 and a.deploy.deploy == ["echo", "{version}"]
+    assert b.deploy.provider == "webhook"

@@ -1,0 +1,152 @@
+"""/deploy through GitHub Actions, Argo CD and Kubernetes, and /scale through Kubernetes, against local fakes."""
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+from integrations.fakes import FakeArgoCD, FakeGitHub, FakeKubernetes
+from tests.e2e.harness import Harness
+from tests.helpers import example_raw
+
+SECRETS = {"GITHUB_TOKEN": "ghp_e2eSecretValue0123456789", "ARGOCD_TOKEN": "argocd-e2e-secret-value-42",
+           "KUBE_TOKEN": "kube-e2e-secret-token-value-7"}
+FAST = {"timeout_seconds": 2, "poll_interval_seconds": 0.05}
+
+
+@pytest.fixture
+async def upstreams():
+    github = FakeGitHub(SECRETS["GITHUB_TOKEN"], run_polls=2)
+    argo = FakeArgoCD(SECRETS["ARGOCD_TOKEN"], sync_polls=2)
+    kube = FakeKubernetes(SECRETS["KUBE_TOKEN"], rollout_polls=2)
+    for fake in (github, argo, kube):
+        await fake.start()
+    github.add_workflow("acme/orders", "deploy.yml")
+    argo.add_app("payment-service-staging", "v1.0.0")
+    kube.add_deployment("staging", "api-gateway", image="registry.example.com/api-gateway:v1.0.0", replicas=2)
+    kube.add_deployment("production", "api-gateway", image="registry.example.com/api-gateway:v1.0.0", replicas=4)
+    yield github, argo, kube
+    for fake in (github, argo, kube):
+        await fake.stop()
+
+
+@pytest.fixture
+async def harness(tmp_path, error_logs, upstreams, caplog):
+    caplog.set_level(logging.DEBUG)
+    github, argo, kube = upstreams
+    raw = example_raw(tmp_path / "state")
+    raw["services"][0]["deploy"] = {"provider": "github_actions", "repository": "acme/orders",
+                                    "workflow": "deploy.yml", "api_url": github.base_url, "budget_seconds": 20,
+                                    "find_run_seconds": 5, **FAST}
+    raw["services"][1]["deploy"] = {"provider": "argocd", "base_url": argo.base_url, "budget_seconds": 20, **FAST}
+    raw["services"][2]["deploy"] = {"provider": "kubernetes", "api_url": kube.base_url, "token_env": "KUBE_TOKEN",
+                                    "image": "registry.example.com/{service}:{version}", "budget_seconds": 20,
+                                    **FAST}
+    h = Harness(tmp_path, raw, environ={"PATH": "/usr/bin:/bin", **SECRETS})
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+    assert not h.emu.violations, h.emu.violations
+
+
+async def deploy(harness, user, service, version, env="staging", fragment="complete"):
+    h = await harness.run(user, "deploy", {"service": service, "version": version, "environment": env})
+    msg = await h.wait_message(timeout=5)
+    return await harness.wait_message(msg.id, fragment, timeout=20)
+
+
+async def test_deploy_through_github_actions(harness, upstreams):
+    github, _, _ = upstreams
+    done = await deploy(harness, "alice", "order-service", "v2.4.1")
+    [run] = github.runs.values()
+    assert run["inputs"]["version"] == "v2.4.1" and run["inputs"]["environment"] == "staging"
+    assert run["inputs"]["request_id"].startswith("op-")
+    assert done.content.startswith("✅ Deploy complete.") and run["html_url"] in done.content
+    row = (await harness.export())[-1]
+    assert row["result"] == "success" and row["request_id"] == run["inputs"]["request_id"]
+
+
+async def test_deploy_through_argocd(harness, upstreams):
+    _, argo, _ = upstreams
+    done = await deploy(harness, "alice", "payment-service", "v1.1.0")
+    assert argo.apps["payment-service-staging"].revision == "v1.1.0"
+    assert done.content.startswith("✅ Deploy complete. Health check passed.")
+    assert (await harness.export())[-1]["result"] == "success"
+
+
+async def test_deploy_and_scale_through_kubernetes(harness, upstreams):
+    _, _, kube = upstreams
+    done = await deploy(harness, "alice", "api-gateway", "v1.2.0")
+    assert kube.deployment("staging", "api-gateway").image == "registry.example.com/api-gateway:v1.2.0"
+    assert done.content.startswith("✅ Deploy complete. Health check passed.")
+
+    h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 8, "environment": "production"})
+    msg = await h.wait_message(timeout=5)
+    assert msg.content.startswith("📏 Scale api-gateway in production from 4 to 8 replicas")
+    await harness.wait_message(msg.id, "Scale complete", timeout=20)
+    assert kube.deployment("production", "api-gateway").replicas == 8
+
+    h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 3, "environment": "production"})
+    down = await h.wait_message(timeout=5)
+    assert "from 8 to 3 replicas — Requires approval from a team lead." in down.content
+    rows = await harness.export()
+    assert [r["result"] for r in rows] == ["success", "success", "requested"]
+
+
+async def test_upstream_failing_forever_fails_in_budget_while_bot_keeps_answering(harness, upstreams):
+    _, argo, _ = upstreams
+    argo.always_fail(500)
+    started = time.monotonic()
+    h = await harness.run("alice", "deploy", {"service": "payment-service", "version": "v9.0.0",
+                                              "environment": "staging"})
+    msg = await h.wait_message(timeout=5)
+    # While the deploy is failing, other commands are answered at once.
+    other = await harness.emu.run_command(harness.guild_id, harness.channels["general"], harness.users["dave"],
+                                          "audit recent", {})
+    await other.wait_response(timeout=3)
+    assert other.responded_at_ms < 1000
+    failed = await harness.wait_message(msg.id, "failed", timeout=25)
+    assert time.monotonic() - started < 25
+    assert failed.content.startswith("❌ Deploy failed: Argo CD")
+    assert "500" in failed.content
+    row = [r for r in await harness.export() if r["command"].startswith("/deploy")][-1]
+    assert row["result"] == "failed" and "Argo CD" in row["error"]
+
+
+async def test_no_secret_in_logs_or_audit(harness, upstreams, caplog):
+    await deploy(harness, "alice", "order-service", "v2.5.0")
+    await deploy(harness, "alice", "payment-service", "v1.2.0")
+    await deploy(harness, "alice", "api-gateway", "v1.3.0")
+    _, argo, _ = upstreams
+    argo.fail_next(1, 401)
+    await deploy(harness, "alice", "payment-service", "v1.3.0", fragment="failed")
+    await harness.settle()
+    db_bytes = b"".join(p.read_bytes() for p in harness.tmp_path.glob("opscord.db*"))
+    logs = "\n".join(r.getMessage() for r in caplog.records)
+    assert len(caplog.records) > 20
+    for value in SECRETS.values():
+        assert value not in logs
+        assert value.encode() not in db_bytes
+    for row in await harness.export():
+        assert not any(value in str(row) for value in SECRETS.values())
+
+
+async def test_missing_secret_is_a_clear_failure(tmp_path, error_logs, upstreams):
+    github, _, _ = upstreams
+    raw = example_raw(tmp_path / "state")
+    raw["services"][0]["deploy"] = {"provider": "github_actions", "repository": "acme/orders",
+                                    "workflow": "deploy.yml", "api_url": github.base_url}
+    h = Harness(tmp_path, raw, environ={"PATH": "/usr/bin:/bin"})
+    await h.start()
+    try:
+        hd = await h.run("alice", "deploy", {"service": "order-service", "version": "v1.0.0",
+                                             "environment": "staging"})
+        msg = await hd.wait_message(timeout=5)
+        assert "GITHUB_TOKEN" in msg.content and "not set" in msg.content
+        assert (await h.export())[-1]["result"] in ("invalid", "error", "failed")
+    finally:
+        await h.stop()
+    await asyncio.sleep(0)
