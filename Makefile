@@ -14,8 +14,11 @@ test: lint $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check bot cogs integrations tests
+	$(BIN)/ruff check bot cogs integrations tests benchmarks scripts
 	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_audit.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not prometheus"

@@ -8,11 +8,11 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import aiosqlite
 
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_NAME = re.compile(r"^V(\d+)__([a-z0-9_]+)\.sql$")
 
 
@@ -28,7 +28,7 @@ class Migration:
 def bundled_migrations() -> list[Migration]:
     """The migrations shipped in `bot/migrations`, in version order."""
     found = []
-    for entry in resources.files("bot").joinpath("migrations").iterdir():
+    for entry in MIGRATIONS_DIR.iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))

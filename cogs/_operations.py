@@ -60,8 +60,8 @@ def operation_input(interaction: discord.Interaction[Any], action: OpAction, ser
 async def run_operation(ctx: AppContext, interaction: discord.Interaction[Any], inp: OperationInput) -> None:
     """Submit to the pipeline and post the first reply: an approval/confirmation message or progress."""
     pipeline = pipeline_of(ctx)
-    interaction.extras[AUDITED_KEY] = True  # the pipeline audits every outcome, refusals included
-    submitted = await pipeline.submit(inp, actor_of(interaction.user))
+    submitted = await pipeline.submit(inp, actor_of(interaction.user))  # refusals are audited by the pipeline
+    interaction.extras[AUDITED_KEY] = True  # and so is every outcome from here on
     op = submitted.op
     if submitted.state == "run":
         await interaction.response.send_message(f"{request_line(op)} — {doing_line(op)}", allowed_mentions=_NONE)
