@@ -8,121 +8,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from bot.audit import AuditEntry, AuditLog, utc_timestamp
-from bot.config import OpscordConfig
+from bot.decisions import ApprovalDecisions
 from bot.errors import LockHeld, OpscordError, PermissionDenied, ValidationFailed
-from bot.operations import PENDING, Operation, OperationStore, now_iso, parse_iso
-from bot.permissions import Authorizer
+from bot.operation_base import log, since
+from bot.operation_types import (
+    Actor,
+    ActorRole,
+    ClickOutcome,
+    Notifier,
+    OpAction,
+    OperationInput,
+    PipelineRefusal,
+    Submitted,
+)
+from bot.operations import Operation, now_iso
 from bot.policy import PolicyEngine
-from bot.providers import ProviderRegistry
-from bot.render import VERBS, doing_line, mentions, request_line
+from bot.render import VERBS
 from integrations.base import HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError
 
-log = logging.getLogger(__name__)
+__all__ = ["Actor", "ActorRole", "ClickOutcome", "Notifier", "OpAction", "OperationInput", "Pipeline",
+           "PipelineRefusal", "Submitted"]
 
-OpAction = Literal["deploy", "rollback", "scale", "migrate"]
 SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 CONFIRM_MINUTES = 2
 
 
-@dataclass(frozen=True)
-class ActorRole:
-    """A Discord role, by ID and name."""
-
-    id: int
-    name: str
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is acting: a Discord member (or the CLI fallback's named user)."""
-
-    id: str
-    name: str
-    roles: tuple[ActorRole, ...] = ()
-
-    @property
-    def label(self) -> str:
-        """`@name`."""
-        return f"@{self.name}"
-
-
-@dataclass(frozen=True)
-class OperationInput:
-    """A mutating command as typed."""
-
-    action: OpAction
-    service: str
-    environment: str
-    command: str
-    version: str | None = None
-    replicas: int | None = None
-    channel_id: str | None = None
-    channel_name: str | None = None
-    guild_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """What happened to a new request: it waits for approval or confirmation, or runs now."""
-
-    op: Operation
-    state: Literal["approval", "confirmation", "run"]
-
-
-@dataclass(frozen=True)
-class ClickOutcome:
-    """The answer to an Approve/Reject/Confirm/Cancel click."""
-
-    op: Operation
-    text: str
-    run: bool = False
-    finished: bool = False
-    refused: bool = False
-
-
-class Notifier(Protocol):
-    """Shows an operation's progress where people see it (Discord)."""
-
-    async def show(self, op: Operation, text: str, *, final: bool, disable: bool = False) -> None:
-        """Edit the operation's message to `text`; `final` removes the buttons, `disable` greys them out."""
-
-    async def announce(self, text: str) -> None:
-        """Post a message to the deployments channel."""
-
-
-class PipelineRefusal(OpscordError):
-    """A refusal that the pipeline already wrote to the audit log."""
-
-    audited = True
-
-    def __init__(self, error: OpscordError) -> None:
-        super().__init__(error.message)
-        self.result = error.result
-
-
-@dataclass
-class Pipeline:
+class Pipeline(ApprovalDecisions):
     """Validates, authorizes, applies policy, locks, executes, health-checks and audits operations."""
-
-    config: OpscordConfig
-    store: OperationStore
-    audit: AuditLog
-    authorizer: Authorizer
-    providers: ProviderRegistry
-    notifier: Notifier | None = None
-    resolve_actor: Callable[[str], Awaitable[Actor | None]] | None = None
-    operation_timeout: float = 1800.0
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def policy(self) -> PolicyEngine:
@@ -238,81 +156,6 @@ class Pipeline:
             raise LockHeld(f"{service} in {environment} is locked by @{held.holder_name}{what} since "
                            f"{held.since[:19].replace('T', ' ')} UTC; try again when it finishes.")
 
-    # --- clicks -----------------------------------------------------------------------------------
-    async def approve(self, op_id: str, actor: Actor) -> ClickOutcome:
-        """An Approve click: counts distinct approvers; the last needed one starts the run."""
-        op = await self._pending(op_id, actor, "pending_approval")
-        if isinstance(op, ClickOutcome):
-            return op
-        if actor.id == op.requester_id:
-            return await self._refuse(op, actor, "You cannot approve your own request.")
-        if not self.authorizer.has_any(actor, op.approver_roles):
-            roles = " or ".join(r.replace("_", " ") for r in op.approver_roles)
-            return await self._refuse(op, actor, f"Only a {roles} can approve this request.")
-        await self.store.record_decision(op.id, actor.id, actor.name, "approve")
-        approvers = await self._approvers(op.id)
-        await self._audit_op(op, "approved", user=actor.label, approvals=f"{len(approvers)}/{op.approvals_required}")
-        if len(approvers) < op.approvals_required:
-            text = (f"{request_line(op)} — {len(approvers)}/{op.approvals_required} approved: "
-                    f"{mentions(approvers)}")
-            return ClickOutcome(op, text)
-        if not await self.store.transition(op.id, ("pending_approval",), "approved"):
-            return ClickOutcome(op, "This request is already being handled.", refused=True)
-        fresh = await self.store.get(op.id)
-        assert fresh is not None
-        return ClickOutcome(fresh, f"✅ Approved by {mentions(approvers)}. {doing_line(fresh)}", run=True)
-
-    async def reject(self, op_id: str, actor: Actor) -> ClickOutcome:
-        """A Reject click by an approver (or the requester withdrawing) ends the request."""
-        op = await self._pending(op_id, actor, "pending_approval")
-        if isinstance(op, ClickOutcome):
-            return op
-        own = actor.id == op.requester_id
-        if not own and not self.authorizer.has_any(actor, op.approver_roles):
-            roles = " or ".join(r.replace("_", " ") for r in op.approver_roles)
-            return await self._refuse(op, actor, f"Only a {roles} can reject this request.")
-        status = "cancelled" if own else "rejected"
-        await self.store.record_decision(op.id, actor.id, actor.name, "reject")
-        if not await self.store.transition(op.id, ("pending_approval",), status, finished_at=now_iso()):
-            return ClickOutcome(op, "This request was already decided.", refused=True)
-        await self._audit_op(op, status, decided_by=actor.label)
-        word = "Withdrawn" if own else "Rejected"
-        return ClickOutcome(op, f"❌ {word} by {actor.label}: {request_line(op)[2:].strip()}.", finished=True)
-
-    async def confirm(self, op_id: str, actor: Actor, confirmed: bool) -> ClickOutcome:
-        """Confirm/Cancel by the requester."""
-        op = await self._pending(op_id, actor, "pending_confirmation")
-        if isinstance(op, ClickOutcome):
-            return op
-        if actor.id != op.requester_id:
-            return await self._refuse(op, actor, "Only the requester can confirm or cancel this.")
-        if not confirmed:
-            if await self.store.transition(op.id, ("pending_confirmation",), "cancelled", finished_at=now_iso()):
-                await self._audit_op(op, "cancelled")
-            return ClickOutcome(op, f"Cancelled: {request_line(op)[2:].strip()}.", finished=True)
-        if not await self.store.transition(op.id, ("pending_confirmation",), "approved"):
-            return ClickOutcome(op, "This request is already being handled.", refused=True)
-        return ClickOutcome(op, f"Confirmed by {actor.label}. {doing_line(op)}", run=True)
-
-    async def _pending(self, op_id: str, actor: Actor, status: str) -> Operation | ClickOutcome:
-        op = await self.store.get(op_id)
-        if op is None:
-            raise ValidationFailed("This request no longer exists.")
-        if op.status == status and op.expired():
-            await self.expire(op)
-            op = await self.store.get(op_id) or op
-            return await self._refuse(op, actor, "This request has expired; run the command again.", result="expired")
-        if op.status != status:
-            return await self._refuse(op, actor, f"This request is already {op.status.replace('_', ' ')}.")
-        return op
-
-    async def _refuse(self, op: Operation, actor: Actor, sentence: str, result: str = "denied") -> ClickOutcome:
-        await self._audit_op(op, result, user=actor.label, error=sentence)
-        return ClickOutcome(op, sentence, refused=True)
-
-    async def _approvers(self, op_id: str) -> list[str]:
-        return [d.approver_name for d in await self.store.decisions(op_id) if d.decision == "approve"]
-
     # --- execution --------------------------------------------------------------------------------
     def start(self, op: Operation) -> asyncio.Task[None]:
         """Run an approved request in the background."""
@@ -427,27 +270,8 @@ class Pipeline:
 
     async def _finish(self, op: Operation, result: str, text: str, approvers: list[str], error: str | None) -> None:
         await self._audit_op(op, result, approved_by=", ".join(f"@{a}" for a in approvers) or None, error=error,
-                             duration=_since(op.created_at))
+                             duration=since(op.created_at))
         await self._show(op, text, final=True)
-
-    # --- expiry and crash recovery ----------------------------------------------------------------
-    async def expire(self, op: Operation) -> bool:
-        """Mark a pending request expired, audit it and disable its buttons."""
-        if not await self.store.transition(op.id, PENDING, "expired", finished_at=now_iso()):
-            return False
-        await self._audit_op(op, "expired")
-        await self._show(op, f"⌛ Expired: {request_line(op)[2:].strip()} was not "
-                             f"{'approved' if op.approvals_required else 'confirmed'} in time.", final=True,
-                         disable=True)
-        return True
-
-    async def expire_due(self) -> int:
-        """Expire every pending request whose time is over."""
-        count = 0
-        for op in await self.store.with_status(*PENDING):
-            if op.expired() and await self.expire(op):
-                count += 1
-        return count
 
     async def recover(self) -> list[Operation]:
         """At start: report operations whose outcome was never recorded as interrupted; free their locks."""
@@ -461,7 +285,7 @@ class Pipeline:
             approvers = await self._approvers(op.id)
             await self._audit_op(op, "interrupted", approved_by=", ".join(f"@{a}" for a in approvers) or None,
                                  error="Opscord stopped before the outcome was recorded",
-                                 duration=_since(op.created_at))
+                                 duration=since(op.created_at))
             text = (f"⚡ Interrupted: `{op.command}` by @{op.requester_name} was running when Opscord stopped; "
                     f"its outcome is unknown. Check {op.service} in {op.environment} before retrying.")
             await self._show(op, text, final=True)
@@ -481,42 +305,6 @@ class Pipeline:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-
-    # --- helpers ----------------------------------------------------------------------------------
-    async def _show(self, op: Operation, text: str, *, final: bool, disable: bool = False) -> None:
-        if self.notifier is None:
-            return
-        try:
-            await self.notifier.show(op, text, final=final, disable=disable)
-        except Exception:
-            log.warning("could not update the message of %s", op.id, exc_info=True)
-
-    async def _audit_op(self, op: Operation, result: str, *, user: str | None = None, approved_by: str | None = None,
-                        error: str | None = None, duration: float | None = None, **extra: Any) -> None:
-        fields: dict[str, Any] = {"request_id": op.id, "service": op.service, "environment": op.environment,
-                                  "action": op.policy_action, "requester": f"@{op.requester_name}"}
-        if op.version:
-            fields["version"] = op.version
-        if op.replicas is not None:
-            fields["replicas"] = op.replicas
-        if error:
-            fields["error"] = error
-        fields.update({k: v for k, v in extra.items() if v is not None})
-        await self.audit.append(AuditEntry(
-            user=user or f"@{op.requester_name}", command=op.command, result=result, approved_by=approved_by,
-            duration_seconds=duration if duration is not None else _since(op.created_at),
-            channel=f"#{op.channel_name}" if op.channel_name else None, extra=fields))
-
-    async def _audit_input(self, inp: OperationInput, actor: Actor, result: str, error: str) -> None:
-        await self.audit.append(AuditEntry(
-            user=actor.label, command=inp.command, result=result, duration_seconds=0.0,
-            channel=f"#{inp.channel_name}" if inp.channel_name else None, timestamp=utc_timestamp(),
-            extra={"service": inp.service, "environment": inp.environment, "action": inp.action,
-                   "user_id": actor.id, "error": error}))
-
-
-def _since(iso: str) -> float:
-    return round(max(0.0, (datetime.now(UTC) - parse_iso(iso)).total_seconds()), 3)
 
 
 def _link(result: OperationResult) -> str:
