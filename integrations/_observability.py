@@ -16,6 +16,7 @@ __all__ = ["LABEL_NAME", "auth_headers", "check_label_name", "go_string", "scrub
 
 LABEL_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
 _E = TypeVar("_E", bound=IntegrationError)
 
 
@@ -26,8 +27,7 @@ def go_string(value: str) -> str:
     escapes Go also understands; other characters stay as they are. Lone surrogates (which cannot
     be sent as UTF-8) become U+FFFD. Whatever ``value`` holds, the result is one string literal.
     """
-    clean = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
-    return json.dumps(clean, ensure_ascii=False)
+    return json.dumps(_SURROGATE.sub("\ufffd", value), ensure_ascii=False)
 
 
 def check_label_name(system: str, name: str) -> str:
