@@ -15,6 +15,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from integrations.observability_settings import (
+    GrafanaSettings,
+    LokiSettings,
+    PagerDutySettings,
+    PrometheusSettings,
+    StatuspageSettings,
+)
 from integrations.settings import DeployProviderSettings
 
 CAPABILITIES = ("operator", "team_lead", "dba", "incident_commander", "viewer")
@@ -79,6 +86,11 @@ class ServiceConfig(_Strict):
     dashboard_url: str | None = None
     description: str | None = None
     deploy: DeployProviderSettings | None = None
+    logs: LokiSettings | None = None
+    monitor: PrometheusSettings | None = None
+    pager: PagerDutySettings | None = None
+    status_page: StatuspageSettings | None = None
+    grafana: GrafanaSettings | None = None
 
     @field_validator("version_pattern")
     @classmethod
@@ -126,6 +138,11 @@ class DefaultsConfig(_Strict):
     """Provider sections every service inherits; a service's own section overrides them key by key."""
 
     deploy: dict[str, Any] | None = None
+    logs: dict[str, Any] | None = None
+    monitor: dict[str, Any] | None = None
+    pager: dict[str, Any] | None = None
+    status_page: dict[str, Any] | None = None
+    grafana: dict[str, Any] | None = None
 
 
 class OpscordConfig(_Strict):
@@ -232,7 +249,7 @@ def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-PROVIDER_SECTIONS = ("deploy",)
+PROVIDER_SECTIONS = ("deploy", "logs", "monitor", "pager", "status_page", "grafana")
 
 
 def apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:

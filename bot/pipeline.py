@@ -235,14 +235,42 @@ class Pipeline(ApprovalDecisions):
         if not result.ok:
             return False, f"❌ {verb} failed: {result.summary}" + _link(result)
         health = await self._health(op)
-        svc = self.config.service(op.service)
-        dashboard = f"\nDashboard: <{svc.dashboard_url}>" if svc and svc.dashboard_url else ""
+        await self._annotate(op, result, health)
+        link = self._dashboard(op)
+        dashboard = f"\nDashboard: <{link}>" if link else ""
         if health is None:
             return True, f"✅ {verb} complete. No health check is configured.{_link(result)}{dashboard}"
         ok, sentence = health
+        if ok is None:
+            return True, f"✅ {verb} complete. Health unknown: {sentence}{_link(result)}{dashboard}"
         if not ok:
             return False, f"❌ {verb} failed: health check failed — {sentence}{_link(result)}{dashboard}"
         return True, f"✅ {verb} complete. Health check passed.{_link(result)}{dashboard}"
+
+    def _dashboard(self, op: Operation) -> str | None:
+        svc = self.config.service(op.service)
+        if svc is not None and svc.dashboard_url:
+            return svc.dashboard_url
+        try:
+            grafana = self.providers.grafana(op.service)
+        except IntegrationError:
+            return None
+        return grafana.dashboard_url({"service": op.service, "environment": op.environment}) if grafana else None
+
+    async def _annotate(self, op: Operation, result: OperationResult,
+                        health: tuple[bool | None, str] | None) -> None:
+        """A Grafana annotation for deploys and rollbacks; failing to annotate never fails the operation."""
+        if op.action not in ("deploy", "rollback"):
+            return
+        try:
+            grafana = self.providers.grafana(op.service)
+            if grafana is not None:
+                state = " (health check failed)" if health is not None and health[0] is False else ""
+                await grafana.annotate_deploy(op.service, op.environment,
+                                              f"{op.action} {op.service} {op.version} by @{op.requester_name}"
+                                              f"{state} [{op.id}]")
+        except IntegrationError as exc:
+            log.warning("could not annotate %s in Grafana: %s", op.id, exc)
 
     async def _call(self, op: Operation, request: OperationRequest) -> OperationResult:
         if op.action == "deploy":
@@ -256,16 +284,17 @@ class Pipeline(ApprovalDecisions):
             return await scaler.scale(request)
         return await self.providers.migrator(op.service).migrate(request)
 
-    async def _health(self, op: Operation) -> tuple[bool, str] | None:
-        checker = self.providers.health_checker(op.service)
-        if checker is None:
-            return None
+    async def _health(self, op: Operation) -> tuple[bool | None, str] | None:
+        """(healthy, sentence) from the monitor or the provider's check; None when nothing can tell."""
         try:
+            checker = self.providers.health_checker(op.service)
+            if checker is None:
+                return None
             report = await checker.check(op.service, op.environment)
         except IntegrationError as exc:
             return False, str(exc)
         if report.status is HealthStatus.UNKNOWN:
-            return None
+            return None, report.summary
         return report.status is HealthStatus.HEALTHY, report.summary
 
     async def _finish(self, op: Operation, result: str, text: str, approvers: list[str], error: str | None) -> None:

@@ -150,3 +150,46 @@ async def test_missing_secret_is_a_clear_failure(tmp_path, error_logs, upstreams
     finally:
         await h.stop()
     await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def monitored(tmp_path, error_logs):
+    from integrations.fakes import FakeGrafana, FakePrometheus
+    prom, grafana = FakePrometheus(), FakeGrafana("grafana-e2e-token-value")
+    await prom.start()
+    await grafana.start()
+    raw = example_raw(tmp_path / "state")
+    raw["services"][0]["monitor"] = {"url": prom.base_url}
+    raw["services"][0]["grafana"] = {"url": grafana.base_url, "dashboard_uid": "orders", "annotate": True}
+    del raw["services"][0]["dashboard_url"]
+    h = Harness(tmp_path, raw, environ={"PATH": "/usr/bin:/bin", "GRAFANA_TOKEN": "grafana-e2e-token-value"})
+    await h.start()
+    try:
+        yield h, prom, grafana
+    finally:
+        await h.stop()
+        await prom.stop()
+        await grafana.stop()
+
+
+async def test_prometheus_gates_the_deploy_and_grafana_is_annotated(monitored):
+    harness, prom, grafana = monitored
+    prom.set_value("avg(up", 1.0)
+    prom.set_value('code=~"5.."', 0.001)
+    prom.set_value("histogram_quantile", 0.2)
+    done = await deploy(harness, "alice", "order-service", "v4.0.0")
+    assert done.content.startswith("✅ Deploy complete. Health check passed.")
+    assert f"{grafana.base_url}/d/orders" in done.content and "var-service=order-service" in done.content
+    [note] = grafana.annotations
+    assert "deploy order-service v4.0.0 by @alice" in note["text"]
+    assert set(note["tags"]) >= {"deploy", "order-service", "staging"}
+    assert any('job="order-service"' in q for q in prom.queries)
+
+    prom.clear()
+    prom.set_value("avg(up", 1.0)
+    prom.set_value('code=~"5.."', 0.4)
+    prom.set_value("histogram_quantile", 0.2)
+    failed = await deploy(harness, "alice", "order-service", "v4.0.1", fragment="failed")
+    assert failed.content.startswith("❌ Deploy failed: health check failed")
+    assert "error rate" in failed.content
+    assert (await harness.export())[-1]["result"] == "failed"
