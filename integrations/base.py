@@ -31,6 +31,7 @@ __all__ = [
     "Migrator",
     "Monitor",
     "OnCall",
+    "OneEntryProvider",
     "OperationRequest",
     "OperationResult",
     "Pager",
@@ -317,3 +318,34 @@ def supported_actions(provider: object) -> frozenset[Action]:
     if isinstance(provider, Migrator):
         actions.add("migrate")
     return frozenset(actions)
+
+
+class OneEntryProvider:
+    """Deployer, Scaler and Migrator whose operations all go through one ``_operate(request)``.
+
+    For providers that hand the whole request to an upstream (a workflow, a webhook) and let
+    ``request.action`` choose; they cannot read the replica count back.
+    """
+
+    async def _operate(self, request: OperationRequest) -> OperationResult:
+        raise NotImplementedError
+
+    async def deploy(self, request: OperationRequest) -> OperationResult:
+        """Run the deploy."""
+        return await self._operate(request)
+
+    async def rollback(self, request: OperationRequest) -> OperationResult:
+        """Run the rollback (to ``request.version``, the previous successful version)."""
+        return await self._operate(request)
+
+    async def scale(self, request: OperationRequest) -> OperationResult:
+        """Run the scale to ``request.replicas``."""
+        return await self._operate(request)
+
+    async def migrate(self, request: OperationRequest) -> OperationResult:
+        """Run the migration."""
+        return await self._operate(request)
+
+    async def current_replicas(self, service: str, environment: str) -> int | None:
+        """Unknown: the upstream has no read operation."""
+        return None

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from integrations._names import checked_name, segment
-from integrations.base import Action, OperationRequest, OperationResult
+from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
@@ -26,7 +26,7 @@ _WORKFLOW = re.compile(r"^[A-Za-z0-9_.-]{1,255}$")
 _SYSTEM: Final = "GitHub"
 
 
-class GitHubActionsDeployer:
+class GitHubActionsDeployer(OneEntryProvider):
     """Runs one workflow per operation; implements Deployer, Scaler and Migrator.
 
     Args:
@@ -87,26 +87,6 @@ class GitHubActionsDeployer:
         if "deploy" in self.workflows:
             actions.add("rollback")
         return frozenset(actions)
-
-    async def deploy(self, request: OperationRequest) -> OperationResult:
-        """Dispatch the deploy workflow and wait for its run."""
-        return await self._operate(request)
-
-    async def rollback(self, request: OperationRequest) -> OperationResult:
-        """Dispatch the rollback workflow (or the deploy workflow with the previous version)."""
-        return await self._operate(request)
-
-    async def scale(self, request: OperationRequest) -> OperationResult:
-        """Dispatch the scale workflow with a ``replicas`` input."""
-        return await self._operate(request)
-
-    async def migrate(self, request: OperationRequest) -> OperationResult:
-        """Dispatch the migrate workflow."""
-        return await self._operate(request)
-
-    async def current_replicas(self, service: str, environment: str) -> int | None:
-        """A workflow cannot report replicas: always None (unknown)."""
-        return None
 
     def _plan(self, request: OperationRequest) -> tuple[str, dict[str, str]]:
         """Pick the workflow and its inputs for ``request``."""

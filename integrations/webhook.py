@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from urllib.parse import urljoin
 
-from integrations.base import Action, OperationRequest, OperationResult
+from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
 from integrations.errors import ConfigurationError, UpstreamTimeout, UpstreamUnavailable
 from integrations.http import HttpClient, Response
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
@@ -38,7 +38,7 @@ def sign(secret: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
-class WebhookProvider:
+class WebhookProvider(OneEntryProvider):
     """POSTs signed operation requests to one URL; implements Deployer, Scaler and Migrator.
 
     Args:
@@ -76,26 +76,6 @@ class WebhookProvider:
         self.system = system
         self._sleep = sleep
         self._clock = clock
-
-    async def deploy(self, request: OperationRequest) -> OperationResult:
-        """Send a deploy request."""
-        return await self._operate(request)
-
-    async def rollback(self, request: OperationRequest) -> OperationResult:
-        """Send a rollback request."""
-        return await self._operate(request)
-
-    async def scale(self, request: OperationRequest) -> OperationResult:
-        """Send a scale request."""
-        return await self._operate(request)
-
-    async def migrate(self, request: OperationRequest) -> OperationResult:
-        """Send a migrate request."""
-        return await self._operate(request)
-
-    async def current_replicas(self, service: str, environment: str) -> int | None:
-        """The webhook contract has no read operation: always None (unknown)."""
-        return None
 
     def body(self, request: OperationRequest) -> bytes:
         """The exact bytes POSTed for ``request``."""

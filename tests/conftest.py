@@ -52,5 +52,5 @@ def error_logs() -> Iterator[ErrorLogCollector]:
     for lg in loggers:
         lg.removeHandler(collector)
     if collector.records:
-        details = "\n".join(f"{r.name}: {r.getMessage()}" for r in collector.records)
+        details = "\n".join(f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in collector.records)
         pytest.fail(f"ERROR logged during the test:\n{details}")

@@ -9,8 +9,7 @@ test, and so does any request the emulator refused that the test did not expect.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import discord
@@ -20,35 +19,10 @@ from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
 from bot.emulator import Channel, DiscordEmulator, Guild, Member, Role
+from tests.conftest import ErrorLogCollector
 from tests.emulator.testbot import OpsTestBot
 
 TOKEN = "test-token"
-
-
-class ErrorRecords(logging.Handler):
-    """Collects ERROR records; the test fails on any left at teardown."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.ERROR)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def discord_errors() -> Iterator[ErrorRecords]:
-    """ERROR records from discord.py, asyncio and the emulator."""
-    collector = ErrorRecords()
-    loggers = [logging.getLogger(name) for name in ("discord", "asyncio", "bot.emulator")]
-    for logger in loggers:
-        logger.addHandler(collector)
-    yield collector
-    for logger in loggers:
-        logger.removeHandler(collector)
-    if collector.records:
-        details = "\n".join(f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in collector.records)
-        pytest.fail(f"ERROR logged during the test:\n{details}")
 
 
 @dataclass
@@ -64,7 +38,7 @@ class World:
 
 
 @pytest.fixture
-async def world(discord_errors: ErrorRecords) -> AsyncIterator[World]:
+async def world(error_logs: ErrorLogCollector) -> AsyncIterator[World]:
     """A started emulator: guild "Opscord Test", #deployments, alice (team-lead) and bob."""
     emu = DiscordEmulator(bot_token=TOKEN)
     guild = emu.add_guild("Opscord Test")
