@@ -14,9 +14,14 @@ PENDING = ("pending_approval", "pending_confirmation")
 TERMINAL = ("succeeded", "failed", "rejected", "expired", "cancelled", "interrupted")
 
 
+def iso(moment: datetime) -> str:
+    """A UTC time as ISO with milliseconds and Z (sorts as text)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 def now_iso() -> str:
-    """Current UTC time, ISO with milliseconds and Z (sorts as text)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """The current UTC time, as `iso` writes it."""
+    return iso(datetime.now(UTC))
 
 
 def parse_iso(text: str) -> datetime:

@@ -11,8 +11,9 @@ import contextlib
 import re
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Literal
 
+from bot.config import ServiceConfig
 from bot.decisions import ApprovalDecisions
 from bot.errors import LockHeld, OpscordError, PermissionDenied, ValidationFailed
 from bot.operation_base import log, since
@@ -26,7 +27,7 @@ from bot.operation_types import (
     PipelineRefusal,
     Submitted,
 )
-from bot.operations import Operation, now_iso
+from bot.operations import Operation, iso, now_iso
 from bot.policy import PolicyEngine
 from bot.render import VERBS
 from integrations.base import HealthStatus, OperationRequest, OperationResult
@@ -77,12 +78,10 @@ class Pipeline(ApprovalDecisions):
             # Unknown current count: treat as a scale down, the safer reading.
             up = current_replicas is not None and inp.replicas is not None and inp.replicas >= current_replicas
             policy_action = "scale_up" if up else "scale_down"
-        if inp.action != "rollback":
-            self.providers.for_action(svc.name, inp.action)
-        else:
-            self.providers.for_action(svc.name, "rollback")
+        self.providers.for_action(svc.name, inp.action)  # a clear refusal when nothing can run it
         await self._refuse_if_locked(inp.service, inp.environment)
         req = self.policy.decide(policy_action, inp.environment, inp.service)
+        state: Literal["approval", "confirmation", "run"]
         if req.approvals:
             status, state = "pending_approval", "approval"
         elif req.confirm:
@@ -98,15 +97,14 @@ class Pipeline(ApprovalDecisions):
             requester_id=actor.id, requester_name=actor.name, guild_id=inp.guild_id, channel_id=inp.channel_id,
             channel_name=inp.channel_name, approvals_required=req.approvals, approver_roles=req.approver_roles,
             confirm=req.confirm, status=status, created_at=now_iso(),
-            expires_at=(created + timedelta(minutes=minutes)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-            if state != "run" else None,
+            expires_at=iso(created + timedelta(minutes=minutes)) if state != "run" else None,
         )
         await self.store.create(op)
         if state != "run":
             await self._audit_op(op, "requested", needs=state)
-        return Submitted(op, state)  # type: ignore[arg-type]
+        return Submitted(op, state)
 
-    def _validate(self, inp: OperationInput) -> Any:
+    def _validate(self, inp: OperationInput) -> ServiceConfig:
         svc = self.config.service(inp.service)
         if svc is None:
             known = ", ".join(s.name for s in self.config.services)
