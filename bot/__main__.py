@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("environment")
     explain.add_argument("--service")
     explain.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
+    sandbox = sub.add_parser("sandbox", help="the local sandbox: the bot on an emulated Discord, with a console")
+    sandbox.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
+    sandbox.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
+    sandbox.add_argument("--db", type=Path, help="SQLite database (default: sandbox.db)")
     return parser
 
 
@@ -61,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "policy":
         return policy_explain(args.config or _settings().opscord_config, args.action, args.environment,
                               args.service)
+    if args.cmd == "sandbox":
+        from bot.sandbox import run_sandbox
+
+        return run_sandbox(_settings(), script=args.script, config_path=args.config, db_path=args.db)
     return run_bot(_settings())
 
 
@@ -155,14 +163,11 @@ async def audit_export(db_path: Path, since: str | None) -> int:
 
 
 def run_bot(settings: Settings) -> int:
-    """Connect to Discord with DISCORD_TOKEN."""
+    """Connect to Discord with DISCORD_TOKEN; without it, run the local sandbox."""
     if settings.discord_token is None:
-        print(
-            "opscord: DISCORD_TOKEN is not set. Set it in the environment or in .env (see .env.example) to "
-            "connect to Discord; OPSCORD_CONFIG points at your config (default opscord.example.toml).",
-            file=sys.stderr,
-        )
-        return 2
+        from bot.sandbox import run_sandbox
+
+        return run_sandbox(settings, token_notice=True)
     from bot.runner import run
 
     return asyncio.run(run(settings))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
 import discord
@@ -12,7 +12,7 @@ import yarl
 
 from bot.audit import AuditLog
 from bot.bot import OpsBot
-from bot.config import ConfigError, load_config
+from bot.config import ConfigError, OpscordConfig, load_config
 from bot.context import AppContext
 from bot.db import Database
 from bot.logging_setup import configure_logging
@@ -35,15 +35,20 @@ def redirect_discord(api_base_url: str | None, gateway_url: str | None) -> None:
 
 
 @contextlib.asynccontextmanager
-async def app_context(settings: Settings) -> AsyncIterator[AppContext]:
-    """Open the DB, the audit writer and the one HTTP session; close them on exit."""
-    config = load_config(settings.opscord_config)
+async def app_context(settings: Settings, config: OpscordConfig | None = None,
+                      environ: Mapping[str, str] | None = None) -> AsyncIterator[AppContext]:
+    """Open the DB, the audit writer and the one HTTP session; close them on exit.
+
+    `config` defaults to the file OPSCORD_CONFIG names; `environ` (for provider secrets) to os.environ.
+    """
+    if config is None:
+        config = load_config(settings.opscord_config)
     db = await Database.open(settings.opscord_db)
     audit = AuditLog(db)
     audit.start()
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
     authorizer = Authorizer(config)
-    providers = ProviderRegistry(config, HttpClient(session))
+    providers = ProviderRegistry(config, HttpClient(session), environ)
     pipeline = Pipeline(config=config, store=OperationStore(db), audit=audit, authorizer=authorizer,
                         providers=providers)
     try:

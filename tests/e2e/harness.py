@@ -8,22 +8,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import discord
 import yarl
 
-from bot.audit import AuditLog, AuditRow
+from bot.audit import AuditRow
 from bot.bot import OpsBot
 from bot.config import OpscordConfig, parse_config
 from bot.context import AppContext
-from bot.db import Database
 from bot.emulator import DiscordEmulator, InteractionHandle, Message
-from bot.operations import OperationStore
-from bot.permissions import Authorizer
-from bot.pipeline import Pipeline
-from bot.providers import ProviderRegistry
+from bot.runner import app_context
 from bot.settings import Settings
-from integrations.http import HttpClient
 
 TOKEN = "emulator-bot-token-0123456789"  # noqa: S105 - the emulator's test token
 ROLE_NAMES = ("ops", "team-lead", "dba", "engineering", "incident-commander")
@@ -46,8 +40,7 @@ class Harness:
     bot: OpsBot | None = None
     ctx: AppContext | None = None
     config: OpscordConfig | None = None
-    _session: aiohttp.ClientSession | None = None
-    _db: Database | None = None
+    _stack: contextlib.AsyncExitStack | None = None
     _task: asyncio.Task[None] | None = None
     _saved: tuple[str, yarl.URL] | None = None
 
@@ -76,15 +69,8 @@ class Harness:
         assert self.config is not None
         settings = Settings(discord_token=TOKEN, opscord_db=self.tmp_path / "opscord.db",
                             discord_api_base_url=self.emu.api_base_url, discord_gateway_url=self.emu.gateway_url)
-        self._db = await Database.open(settings.opscord_db)
-        audit = AuditLog(self._db)
-        audit.start()
-        self._session = aiohttp.ClientSession()
-        authorizer = Authorizer(self.config)
-        pipeline = Pipeline(config=self.config, store=OperationStore(self._db), audit=audit, authorizer=authorizer,
-                            providers=ProviderRegistry(self.config, HttpClient(self._session), self.environ))
-        self.ctx = AppContext(settings=settings, config=self.config, db=self._db, audit=audit, http=self._session,
-                              authorizer=authorizer, pipeline=pipeline)
+        self._stack = contextlib.AsyncExitStack()
+        self.ctx = await self._stack.enter_async_context(app_context(settings, self.config, self.environ))
         self.bot = OpsBot(self.ctx, guild_ready_timeout=0.1)
         self.bot.expiry_interval = 0.2
         self._task = asyncio.create_task(self.bot.start(TOKEN))
@@ -100,12 +86,9 @@ class Harness:
         if self._task is not None:
             with contextlib.suppress(Exception):
                 await self._task
-        if self.ctx is not None:
-            await self.ctx.audit.close()
-        if self._session is not None:
-            await self._session.close()
-        if self._db is not None:
-            await self._db.close()
+        if self._stack is not None:
+            await self._stack.aclose()
+            self._stack = None
         self.bot = None
 
     async def settle(self, timeout: float = 10) -> None:
