@@ -26,7 +26,17 @@ def channel_label(channel: Any) -> str | None:
     return f"#{name}" if name else f"#{getattr(channel, 'id', '?')}"
 
 
-def _option_text(value: Any) -> str:
+def _option_text(option: dict[str, Any], resolved: dict[str, Any]) -> str:
+    """A value as the user saw it: members and users as `@name`, channels as `#name`, roles as `@role`."""
+    value = option.get("value")
+    kind = option.get("type")
+    key = str(value)
+    if kind == 6 and key in (resolved.get("users") or {}):
+        return f"@{resolved['users'][key].get('username', key)}"
+    if kind == 7 and key in (resolved.get("channels") or {}):
+        return f"#{resolved['channels'][key].get('name', key)}"
+    if kind == 8 and key in (resolved.get("roles") or {}):
+        return f"@{resolved['roles'][key].get('name', key)}"
     return str(value)
 
 
@@ -38,9 +48,10 @@ def command_text(interaction: discord.Interaction[Any]) -> str:
     while options and options[0].get("type") in (1, 2):  # subcommand group / subcommand
         parts.append(options[0]["name"])
         options = options[0].get("options") or []
+    resolved = data.get("resolved") or {}
     for opt in options:
         if "value" in opt:
-            parts.append(_option_text(opt["value"]))
+            parts.append(_option_text(opt, resolved))
     return " ".join(parts)
 
 

@@ -38,6 +38,7 @@ __all__ = ["Actor", "ActorRole", "ClickOutcome", "Notifier", "OpAction", "Operat
 
 SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 CONFIRM_MINUTES = 2
+REPLICA_READ_SECONDS = 1.5  # Discord allows 3 s for the first reply to a command
 
 
 class Pipeline(ApprovalDecisions):
@@ -135,12 +136,15 @@ class Pipeline(ApprovalDecisions):
             raise PermissionDenied(f"Operations run only in {names}.")
 
     async def _current_replicas(self, service: str, environment: str) -> int | None:
+        """The live count (bounded: the user is waiting for the first reply), else the last /scale."""
         scaler = self.providers.scaler(service)
         if scaler is not None:
             try:
-                count = await scaler.current_replicas(service, environment)
-            except IntegrationError as exc:
-                log.warning("could not read replicas of %s/%s: %s", service, environment, exc)
+                async with asyncio.timeout(REPLICA_READ_SECONDS):
+                    count = await scaler.current_replicas(service, environment)
+            except (IntegrationError, TimeoutError) as exc:
+                log.warning("could not read replicas of %s/%s: %s", service, environment,
+                            exc or f"no answer within {REPLICA_READ_SECONDS} s")
                 count = None
             if count is not None:
                 return count

@@ -51,3 +51,9 @@ async def test_bad_since_is_a_clear_error(harness):
     msg = await h.wait_message(timeout=5)
     assert "`since` must be an ISO date" in msg.content
     assert (await harness.audit_rows())[-1].result == "invalid"
+
+
+async def test_member_options_are_audited_by_name(harness):
+    await harness.run("dave", "audit recent", {"user": harness.users["alice"], "limit": 3})
+    rows = await harness.audit_rows()
+    assert rows[-1].command == "/audit recent @alice 3"

@@ -193,3 +193,14 @@ async def test_prometheus_gates_the_deploy_and_grafana_is_annotated(monitored):
     assert failed.content.startswith("❌ Deploy failed: health check failed")
     assert "error rate" in failed.content
     assert (await harness.export())[-1]["result"] == "failed"
+
+
+async def test_slow_replica_read_does_not_miss_the_discord_deadline(harness, upstreams):
+    _, _, kube = upstreams
+    kube.delay = 2.5
+    h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 8, "environment": "production"})
+    assert h.response_type == 4 and h.responded_at_ms < 3000
+    msg = await h.wait_message(timeout=5)
+    # The live count is unknown, so the safer reading applies: a scale down needs a team lead.
+    assert msg.content.startswith("📏 Scale api-gateway in production to 8 replicas — Requires approval")
+    kube.delay = 0
