@@ -19,6 +19,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_audit.py
+	$(BIN)/python benchmarks/bench_interactions.py
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not prometheus"
