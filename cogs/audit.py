@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from datetime import UTC, datetime
@@ -45,6 +46,13 @@ def recent_embed(rows: list[AuditRow], title: str) -> discord.Embed:
         size += len(line) + 1
     embed.description = "\n".join(lines) if lines else "No audit rows match."
     return embed
+
+
+def _size(n: int) -> str:
+    """Bytes in a unit people read: 512 B, 3.9 KB, 10.0 MB."""
+    if n < 1024:
+        return f"{n} B"
+    return f"{n / 1024:.1f} KB" if n < 1024 * 1024 else f"{n / 1024 / 1024:.1f} MB"
 
 
 def parse_since(text: str) -> str:
@@ -119,9 +127,16 @@ class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, 
             buffer.write(json.dumps(row.export(), ensure_ascii=False) + "\n")
             count += 1
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        file = discord.File(io.BytesIO(buffer.getvalue().encode()), filename=f"opscord-audit-{stamp}.jsonl")
-        await interaction.followup.send(f"{count} audit rows" + (f" since {since_norm}" if since_norm else "") + ".",
-                                        file=file, ephemeral=True, allowed_mentions=_NONE)
+        data, name = buffer.getvalue().encode(), f"opscord-audit-{stamp}.jsonl"
+        if len(data) > interaction.filesize_limit:  # too big to attach: try it compressed
+            data, name = gzip.compress(data), name + ".gz"
+        summary = f"{count} audit rows" + (f" since {since_norm}" if since_norm else "")
+        if len(data) > interaction.filesize_limit:
+            raise ValidationFailed(f"The export ({summary}) is {_size(len(data))} compressed, over Discord's "
+                                   f"{_size(interaction.filesize_limit)} limit; narrow it with `since`, or run "
+                                   f"`python -m bot audit export` on the Opscord host.")
+        await interaction.followup.send(f"{summary}.", file=discord.File(io.BytesIO(data), filename=name),
+                                        ephemeral=True, allowed_mentions=_NONE)
         await audit_interaction(interaction, "success", rows=count)
 
 

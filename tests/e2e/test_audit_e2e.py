@@ -57,3 +57,26 @@ async def test_member_options_are_audited_by_name(harness):
     await harness.run("dave", "audit recent", {"user": harness.users["alice"], "limit": 3})
     rows = await harness.audit_rows()
     assert rows[-1].command == "/audit recent @alice 3"
+
+
+async def test_export_over_the_attachment_limit_is_compressed_then_refused(harness, monkeypatch):
+    import gzip
+
+    import bot.emulator.interactions as emu_interactions
+    from bot.audit import AuditEntry
+    for i in range(40):
+        await harness.ctx.audit.append(AuditEntry(user="@x", command=f"/deploy order-service v1.0.{i} staging",
+                                                  result="success", extra={"pad": "y" * 200}))
+    monkeypatch.setattr(emu_interactions, "ATTACHMENT_SIZE_LIMIT", 4000)
+    h = await harness.run("dave", "audit export")
+    msg = await h.wait_message(timeout=5, predicate=lambda m: bool(m.attachments))
+    [attachment] = msg.attachments
+    assert attachment["filename"].endswith(".jsonl.gz")
+    assert len(gzip.decompress(attachment["content"]).splitlines()) == 40
+
+    monkeypatch.setattr(emu_interactions, "ATTACHMENT_SIZE_LIMIT", 200)
+    h = await harness.run("dave", "audit export")
+    msg = await h.wait_message(timeout=5, predicate=lambda m: "limit" in (m.content or ""))
+    assert msg.content.startswith("The export (41 audit rows) is ")  # 40 + the first export's row
+    assert "over Discord's 200 B limit; narrow it with `since`" in msg.content
+    assert (await harness.audit_rows())[-1].result == "invalid"
