@@ -11,6 +11,7 @@ from discord import app_commands
 
 from bot.errors import MissingCapability, OpscordError
 from bot.interactions import AUDITED_KEY, audit_interaction, command_text
+from integrations.errors import IntegrationError
 
 log = logging.getLogger(__name__)
 
@@ -31,18 +32,9 @@ def describe_error(error: Exception) -> tuple[str, str, bool]:
         return "denied", f"Slow down: try again in {original.retry_after:.0f} s.", False
     if isinstance(original, app_commands.CheckFailure):
         return "denied", "You are not allowed to run this command here.", False
-    integration = _integration_sentence(original)
-    if integration is not None:
-        return "failed", integration, False
+    if isinstance(original, IntegrationError):
+        return "failed", str(original), False
     return "error", "", True
-
-
-def _integration_sentence(error: BaseException) -> str | None:
-    try:
-        from integrations.errors import IntegrationError
-    except ImportError:  # pragma: no cover - integrations always ships with the bot
-        return None
-    return str(error) if isinstance(error, IntegrationError) else None
 
 
 class OpsTree(app_commands.CommandTree[Any]):
