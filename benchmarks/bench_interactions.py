@@ -27,6 +27,7 @@ from bot.config import parse_config
 from bot.emulator import DiscordEmulator
 from bot.runner import app_context
 from bot.settings import Settings
+from bot.tasks import busy_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - the emulator's token
@@ -51,9 +52,7 @@ class BareBot(discord.Client):
 
 async def settle() -> None:
     """Let handlers still writing their audit rows finish before the bot closes."""
-    current = asyncio.current_task()
-    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()
-               and t.get_name().startswith(("CommandTree-invoker", "discord.py:")) and "ready" not in t.get_name()]
+    pending = busy_tasks()
     if pending:
         await asyncio.wait(pending, timeout=30)
 

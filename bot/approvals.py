@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from typing import Any
 
 import discord
 
 from bot.context import context_of
+from bot.interactions import audit_interaction
 from bot.operations import Operation, parse_iso
 from bot.pipeline import Actor, ActorRole, ClickOutcome, Pipeline
 from bot.render import needs_sentence, request_line
+from bot.tree import describe_error
 
 log = logging.getLogger(__name__)
 _NONE = discord.AllowedMentions.none()
@@ -121,11 +124,31 @@ class _OpButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"opsc
         return cls(match["op_id"])
 
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
-        """Hand the click to the pipeline and show the outcome."""
-        pipeline = context_of(interaction.client).pipeline
-        assert pipeline is not None
-        outcome = await self.decide(pipeline, actor_of(interaction.user))
-        await _answer(interaction, outcome, pipeline)
+        """Hand the click to the pipeline and show the outcome; any failure is one ephemeral sentence."""
+        ctx = context_of(interaction.client)
+        assert ctx.pipeline is not None
+        try:
+            outcome = await self.decide(ctx.pipeline, actor_of(interaction.user))
+            await _answer(interaction, outcome, ctx.pipeline)
+        except Exception as exc:
+            await self._failed(interaction, exc)
+
+    async def _failed(self, interaction: discord.Interaction[Any], exc: Exception) -> None:
+        """The tree's error path does not cover components: answer, log and audit here."""
+        result, sentence, unexpected = describe_error(exc)
+        command = f"[{self.kind}] {self.op_id}"
+        if unexpected:
+            ref = secrets.token_hex(4)
+            sentence = f"Something went wrong handling that click; it was logged as error {ref}."
+            log.error("%s by %s failed [ref %s]", command, interaction.user, ref, exc_info=exc)
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(sentence, ephemeral=True, allowed_mentions=_NONE)
+            else:
+                await interaction.response.send_message(sentence, ephemeral=True, allowed_mentions=_NONE)
+        except discord.HTTPException as http_error:
+            log.warning("could not tell %s about the failed click: %s", interaction.user, http_error)
+        await audit_interaction(interaction, result, command=command, error=sentence, request_id=self.op_id)
 
     async def decide(self, pipeline: Pipeline, actor: Actor) -> ClickOutcome:
         """The pipeline call for this button."""

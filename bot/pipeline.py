@@ -30,6 +30,7 @@ from bot.operation_types import (
 from bot.operations import Operation, iso, now_iso
 from bot.policy import PolicyEngine
 from bot.render import VERBS
+from bot.tasks import OPERATION_TASK_PREFIX
 from integrations.base import HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError
 
@@ -161,7 +162,7 @@ class Pipeline(ApprovalDecisions):
     # --- execution --------------------------------------------------------------------------------
     def start(self, op: Operation) -> asyncio.Task[None]:
         """Run an approved request in the background."""
-        task = asyncio.create_task(self._execute_logged(op.id), name=f"operation-{op.id}")
+        task = asyncio.create_task(self._execute_logged(op.id), name=f"{OPERATION_TASK_PREFIX}{op.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task

@@ -15,23 +15,14 @@ from collections.abc import Callable
 from bot.emulator.models import Message
 from bot.emulator.state import EmulatorState
 from bot.sandbox.display import Renderer, visible_to
+from bot.tasks import busy_tasks
 
 QUIET_S = 0.3
 LIMIT_S = 15.0
 POLL_S = 0.05
-BUSY_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch", "discord-ui-dynamic-item",
-                      "discord.py: on_", "operation-")
-"""Task names of in-flight command handlers, button callbacks, event handlers and operations."""
-
-
 def bot_busy() -> bool:
     """Whether a command handler, button callback or operation is still running in this process."""
-    current = asyncio.current_task()
-    for task in asyncio.all_tasks():
-        name = task.get_name()
-        if task is not current and not task.done() and name.startswith(BUSY_TASK_PREFIXES) and "on_ready" not in name:
-            return True
-    return False
+    return bool(busy_tasks())
 
 
 class MessageWatcher:

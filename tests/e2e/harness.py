@@ -18,6 +18,7 @@ from bot.context import AppContext
 from bot.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.runner import app_context
 from bot.settings import Settings
+from bot.tasks import busy_tasks
 
 TOKEN = "emulator-bot-token-0123456789"  # noqa: S105 - the emulator's test token
 ROLE_NAMES = ("ops", "team-lead", "dba", "engineering", "incident-commander")
@@ -93,10 +94,7 @@ class Harness:
 
     async def settle(self, timeout: float = 10) -> None:
         """Wait for in-flight command handlers and button callbacks to finish."""
-        names = ("CommandTree-invoker", "discord-ui-view-dispatch", "discord.py:")
-        current = asyncio.current_task()
-        pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()
-                   and t.get_name().startswith(names) and "on_ready" not in t.get_name()]
+        pending = busy_tasks(operations=False)  # operations may be blocked on purpose
         if pending:
             await asyncio.wait(pending, timeout=timeout)
 

@@ -48,3 +48,21 @@ async def test_approval_is_void_when_the_approver_lost_the_role(harness):
     done = await harness.wait_message(msg.id, "failed")
     assert done.content.startswith("❌ Migration failed: an approver no longer holds an approver role")
     assert (await harness.export())[-1]["result"] == "failed"
+
+
+async def test_click_on_an_unknown_request_is_one_sentence_and_audited(harness):
+    from bot.approvals import pending_view
+    from bot.operations import Operation
+
+    ghost = Operation(id="op-0000000000", action="deploy", policy_action="deploy", service="order-service",
+                      environment="production", version="v1.0.0", previous_version=None, replicas=None,
+                      current_replicas=None, command="/deploy", requester_id="1", requester_name="x", guild_id=None,
+                      channel_id=None, channel_name=None, approvals_required=1, approver_roles=("team_lead",),
+                      confirm=False, status="pending_approval", created_at="2026-01-01T00:00:00.000Z")
+    channel = harness.bot.get_channel(harness.channels["deployments"])
+    sent = await channel.send("an old approval message", view=pending_view(ghost))
+    click = await harness.click("bob", harness.emu.get_message(sent.id), "Approve")
+    reply = await click.wait_message(timeout=5)
+    assert reply.content == "This request no longer exists."
+    row = (await harness.export())[-1]
+    assert row["result"] == "invalid" and row["command"] == "[approve] op-0000000000" and row["user"] == "@bob"
