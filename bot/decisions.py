@@ -29,10 +29,14 @@ class ApprovalDecisions(OperationsBase):
             text = (f"{request_line(op)} — {len(approvers)}/{op.approvals_required} approved: "
                     f"{mentions(approvers)}")
             return ClickOutcome(op, text)
-        if not await self.store.transition(op.id, ("pending_approval",), "approved"):
+        next_status = "pending_confirmation" if op.confirm else "approved"  # a row may want both
+        if not await self.store.transition(op.id, ("pending_approval",), next_status):
             return ClickOutcome(op, "This request is already being handled.", refused=True)
         fresh = await self.store.get(op.id)
         assert fresh is not None
+        if op.confirm:
+            return ClickOutcome(fresh, f"✅ Approved by {mentions(approvers)}. @{op.requester_name}, confirm to "
+                                       f"proceed.")
         return ClickOutcome(fresh, f"✅ Approved by {mentions(approvers)}. {doing_line(fresh)}", run=True)
 
     async def reject(self, op_id: str, actor: Actor) -> ClickOutcome:

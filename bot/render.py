@@ -26,10 +26,11 @@ def request_line(op: Operation) -> str:
 def needs_sentence(op: Operation) -> str:
     """"Requires approval from a team lead." / "Requires 2 approvals …"."""
     roles = " or ".join(role_phrase(r) for r in op.approver_roles)
+    then = " The requester then confirms." if op.confirm else ""
     if op.approvals_required == 1:
-        return f"Requires approval from {article(roles)}{roles}."
+        return f"Requires approval from {article(roles)}{roles}.{then}"
     if op.approvals_required > 1:
-        return f"Requires {op.approvals_required} approvals from different people ({roles})."
+        return f"Requires {op.approvals_required} approvals from different people ({roles}).{then}"
     return "Confirm to proceed." if op.confirm else ""
 
 

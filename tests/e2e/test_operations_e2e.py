@@ -199,3 +199,32 @@ async def test_autocomplete(harness):
                                      "deploy", {"service": "order-service", "environment": "pro"},
                                      focused="environment")
     assert [c["value"] for c in choices] == ["production"]
+
+
+async def test_a_row_can_require_approval_and_then_confirmation(tmp_path, error_logs):
+    from tests.e2e.harness import Harness
+    from tests.helpers import example_raw
+
+    raw = example_raw(tmp_path / "state")
+    raw["policy"] = [{"action": "migrate", "environment": "production", "approvals": 1,
+                      "approver_roles": ["dba"], "confirm": True}]
+    harness = Harness(tmp_path, raw)
+    await harness.start()
+    try:
+        h = await harness.run("alice", "migrate", {"service": "order-service", "environment": "production"})
+        msg = await h.wait_message(timeout=5)
+        assert "Requires approval from a dba. The requester then confirms." in msg.content
+        await harness.click("carol", msg, "Approve")
+        after = harness.emu.get_message(msg.id)
+        assert "✅ Approved by @carol. @alice, confirm to proceed." in after.content
+        assert [b["label"] for b in after.buttons()] == ["Confirm", "Cancel"]
+        assert not calls(harness, "migrate")
+        refused = await harness.click("carol", after, "Confirm")
+        assert "Only the requester" in (await refused.wait_message(timeout=5)).content
+        await harness.click("alice", harness.emu.get_message(msg.id), "Confirm")
+        done = await harness.wait_message(msg.id, "Migration complete")
+        assert done.content.startswith("✅ Migration complete")
+        assert len(calls(harness, "migrate")) == 1
+        assert (await harness.export())[-1]["approved_by"] == "@carol"
+    finally:
+        await harness.stop()
