@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 
 import aiohttp
@@ -12,7 +13,7 @@ import yarl
 
 from bot.audit import AuditLog
 from bot.bot import OpsBot
-from bot.config import ConfigError, OpscordConfig, load_config
+from bot.config import PROVIDER_SECTIONS, ConfigError, OpscordConfig, env_problems, load_config
 from bot.context import AppContext
 from bot.db import Database
 from bot.logging_setup import configure_logging
@@ -60,14 +61,30 @@ async def app_context(settings: Settings, config: OpscordConfig | None = None,
         await db.close()
 
 
+def secret_values(config: OpscordConfig, environ: Mapping[str, str]) -> list[str]:
+    """The values of every environment variable the config names as a secret."""
+    values = []
+    for svc in config.services:
+        for section in PROVIDER_SECTIONS:
+            settings = getattr(svc, section)
+            if settings is not None:
+                values += [environ[name] for name in settings.env_names() if environ.get(name)]
+    return values
+
+
 async def run(settings: Settings) -> int:
     """Run the bot against Discord (or whatever the URL overrides name)."""
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
-    configure_logging(settings.log_level, [token])
+    redactor = configure_logging(settings.log_level, [token])
     redirect_discord(settings.discord_api_base_url, settings.discord_gateway_url)
     try:
-        async with app_context(settings) as ctx:
+        config = load_config(settings.opscord_config)
+        for value in secret_values(config, os.environ):
+            redactor.add(value)
+        for problem in env_problems(config, os.environ):
+            log.warning("config: %s (that provider will refuse to run)", problem)
+        async with app_context(settings, config) as ctx:
             bot = OpsBot(ctx)
             async with bot:
                 await bot.start(token)

@@ -20,3 +20,16 @@ def test_redacts_secrets_in_messages_args_and_tracebacks(capsys):
 def test_short_values_are_not_treated_as_secrets():
     f = RedactingFilter(["ab", ""])
     assert f.redact("ab cd") == "ab cd"
+
+
+def test_every_secret_the_config_names_is_redacted(tmp_path):
+    from bot.config import parse_config
+    from bot.runner import secret_values
+    from tests.helpers import example_raw
+
+    raw = example_raw(tmp_path)
+    raw["services"][0]["deploy"] = {"provider": "github_actions", "repository": "a/b", "workflow": "d.yml",
+                                    "token_env": "GH_TOKEN_FOR_TEST"}
+    raw["services"][1]["pager"] = {"routing_key_env": "PD_KEY_FOR_TEST"}
+    values = secret_values(parse_config(raw), {"GH_TOKEN_FOR_TEST": "ghp_abcdefgh123", "PD_KEY_FOR_TEST": "R0UT1NGKEY99"})
+    assert sorted(values) == ["R0UT1NGKEY99", "ghp_abcdefgh123"]
