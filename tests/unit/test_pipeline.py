@@ -212,3 +212,39 @@ async def test_recover_reports_interrupted(pipeline, audit):
     assert await pipeline.store.lock_holder("order-service", "staging") is None
     assert (await rows(audit))[-1].result == "interrupted"
     assert any(kind == "announce" for kind, *_ in pipeline.notifier.texts)
+
+
+async def test_operations_channel_restriction(tmp_path, db, audit):
+    from bot.config import parse_config
+    from tests.helpers import example_raw
+    raw = example_raw(tmp_path / "state")
+    raw["channels"]["operations"] = ["deployments"]
+    config = parse_config(raw)
+    async with aiohttp.ClientSession() as session:
+        p = Pipeline(config=config, store=OperationStore(db), audit=audit, authorizer=Authorizer(config),
+                     providers=ProviderRegistry(config, HttpClient(session)))
+        elsewhere = OperationInput(action="deploy", service="order-service", environment="staging",
+                                   command="/deploy order-service v1.0.0 staging", version="v1.0.0",
+                                   channel_id="9", channel_name="general")
+        with pytest.raises(PipelineRefusal, match=r"Operations run only in #deployments\."):
+            await p.submit(elsewhere, alice)
+        assert (await rows(audit))[-1].result == "denied"
+        here = OperationInput(action="deploy", service="order-service", environment="staging",
+                              command="/deploy order-service v1.0.0 staging", version="v1.0.0",
+                              channel_id="5", channel_name="deployments")
+        assert (await p.submit(here, alice)).state == "run"
+
+
+async def test_operator_roles_per_environment(tmp_path, db, audit):
+    from bot.config import parse_config
+    from tests.helpers import example_raw
+    raw = example_raw(tmp_path / "state")
+    raw["environments"][2]["operator_roles"] = ["team-lead"]  # only leads operate production
+    config = parse_config(raw)
+    async with aiohttp.ClientSession() as session:
+        p = Pipeline(config=config, store=OperationStore(db), audit=audit, authorizer=Authorizer(config),
+                     providers=ProviderRegistry(config, HttpClient(session)))
+        with pytest.raises(PipelineRefusal, match="operator role for production"):
+            await p.submit(inp("scale", environment="production", replicas=5), alice)
+        assert (await p.submit(inp("scale", environment="production", replicas=5), bob)).state == "run"
+        assert (await p.submit(inp("scale", environment="staging", replicas=5), alice)).state == "run"
