@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     audit_sub = audit.add_subparsers(dest="audit_cmd", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain")
     verify.add_argument("--db", type=Path)
+    verify.add_argument("--expect", action="append", default=[], metavar="ROW:HASH",
+                        help="a checkpoint (as posted in the audit channel) the chain must still match")
     export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
     export.add_argument("--db", type=Path)
     export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
@@ -60,7 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "audit":
         db_path = args.db or _settings().opscord_db
         if args.audit_cmd == "verify":
-            return asyncio.run(audit_verify(db_path))
+            return asyncio.run(audit_verify(db_path, _checkpoints(args.expect)))
         return asyncio.run(audit_export(db_path, args.since))
     if args.cmd == "policy":
         return policy_explain(args.config or _settings().opscord_config, args.action, args.environment,
@@ -145,10 +147,22 @@ async def _open_audit(db_path: Path) -> AsyncIterator[AuditLog]:
         await db.close()
 
 
-async def audit_verify(db_path: Path) -> int:
+def _checkpoints(values: list[str]) -> dict[int, str]:
+    checkpoints = {}
+    for value in values:
+        row, sep, digest = value.partition(":")
+        if not sep or not row.isdigit() or len(digest) != 64:
+            raise SystemExit(f"opscord: --expect {value!r} is not ROW:HASH (a row number and a 64-hex hash)")
+        checkpoints[int(row)] = digest
+    return checkpoints
+
+
+async def audit_verify(db_path: Path, checkpoints: dict[int, str] | None = None) -> int:
     """Exit 0 with "N rows, chain intact", or 1 naming the first bad row."""
     async with _open_audit(db_path) as audit:
         result = await audit.verify()
+        if result.ok and checkpoints:
+            result = await audit.check_checkpoints(checkpoints) or result
     print(str(result), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 

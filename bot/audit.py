@@ -232,6 +232,23 @@ class AuditLog:
         async with self._db.conn.execute(sql, (*params, limit)) as cur:
             return [_row_from_record(rec) async for rec in cur]
 
+    async def head(self) -> tuple[int, str]:
+        """(id, hash) of the last row; (0, the genesis hash) when the log is empty."""
+        async with self._db.conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1") as cur:
+            rec = await cur.fetchone()
+        return (int(rec[0]), str(rec[1])) if rec else (0, GENESIS_HASH)
+
+    async def check_checkpoints(self, checkpoints: dict[int, str]) -> VerifyResult | None:
+        """Compare row hashes with checkpoints kept outside the DB; catches a chain rewritten end to end."""
+        for row_id, expected in sorted(checkpoints.items()):
+            async with self._db.conn.execute("SELECT hash FROM audit_log WHERE id = ?", (row_id,)) as cur:
+                rec = await cur.fetchone()
+            if rec is None:
+                return VerifyResult(0, False, row_id, "is missing, but a checkpoint names it (truncated?)")
+            if str(rec[0]) != expected.lower():
+                return VerifyResult(0, False, row_id, "hash differs from its checkpoint (the chain was rewritten)")
+        return None
+
     async def verify(self) -> VerifyResult:
         """Walk the chain; name the first row that was altered, deleted or inserted out of band."""
         expected_id, prev, count = 1, GENESIS_HASH, 0

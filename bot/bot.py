@@ -13,7 +13,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.approvals import BUTTONS, DiscordNotifier, actor_of
+from bot.approvals import BUTTONS, DiscordNotifier, actor_of, resolve_channel
 from bot.context import AppContext
 from bot.interactions import AUDITED_KEY, audit_interaction
 from bot.pipeline import Actor
@@ -51,6 +51,7 @@ class OpsBot(commands.Bot):
         self.ctx = ctx
         self.synced_commands: int | None = None
         self.expiry_interval = 15.0
+        self.checkpoint_interval = ctx.config.audit.checkpoint_minutes * 60.0
         self.recovered = asyncio.Event()
         self._background: list[asyncio.Task[None]] = []
         if ctx.pipeline is not None:
@@ -112,12 +113,40 @@ class OpsBot(commands.Bot):
                 log.warning("reported %d interrupted operation(s) from before the restart", len(lost))
         finally:
             self.recovered.set()
+        if self.checkpoint_interval > 0:
+            self._background.append(asyncio.create_task(self._checkpoint_loop(), name="opscord-checkpoints"))
         while not self.is_closed():
             await asyncio.sleep(self.expiry_interval)
             try:
                 await pipeline.expire_due()
             except Exception:
                 log.exception("expiring pending requests failed")
+
+    async def _checkpoint_loop(self) -> None:
+        while not self.is_closed():
+            try:
+                await self.post_checkpoint()
+            except Exception:
+                log.exception("posting an audit checkpoint failed")
+            await asyncio.sleep(self.checkpoint_interval)
+
+    async def post_checkpoint(self) -> bool:
+        """Post the chain's head to the audit channel when it moved since the last checkpoint."""
+        row_id, digest = await self.ctx.audit.head()
+        async with self.ctx.db.conn.execute("SELECT value FROM kv WHERE key = 'audit_checkpoint'") as cur:
+            rec = await cur.fetchone()
+        if row_id == 0 or (rec is not None and rec[0] == f"{row_id}:{digest}"):
+            return False
+        channel = resolve_channel(self, self.ctx.config.channels.audit)
+        if channel is None:
+            log.warning("audit channel %r not found; no checkpoint posted", self.ctx.config.channels.audit)
+            return False
+        await channel.send(f"🔏 Audit checkpoint: row {row_id}, hash `{digest}`.\nTo check a copy of the log "
+                           f"against it: `python -m bot audit verify --expect {row_id}:{digest}`")
+        async with self.ctx.db.transaction() as conn:
+            await conn.execute("INSERT INTO kv (key, value) VALUES ('audit_checkpoint', ?) "
+                               "ON CONFLICT(key) DO UPDATE SET value = excluded.value", (f"{row_id}:{digest}",))
+        return True
 
     async def resolve_actor(self, user_id: str) -> Actor | None:
         """The current roles of a guild member (for re-checking approvers at execution)."""

@@ -125,6 +125,12 @@ class PolicyRow(_Strict):
     expiry_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
 
+class AuditConfig(_Strict):
+    """Checkpoints of the hash chain posted to the audit channel, so a rewritten chain shows."""
+
+    checkpoint_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="0 turns checkpoints off.")
+
+
 class AccessConfig(_Strict):
     """Which capabilities may use the read-only command families."""
 
@@ -153,6 +159,7 @@ class OpscordConfig(_Strict):
     channels: ChannelsConfig = Field(default_factory=ChannelsConfig)
     roles: dict[str, list[RoleRef]]
     access: AccessConfig = Field(default_factory=AccessConfig)
+    audit: AuditConfig = Field(default_factory=AuditConfig)
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)

@@ -111,7 +111,9 @@ class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, 
         """Walk the hash chain and report."""
         await interaction.response.defer(ephemeral=True, thinking=True)
         result = await self.ctx.audit.verify()
-        text = f"✅ Audit chain intact: {result.rows} rows." if result.ok else f"❌ Audit chain broken: {result}."
+        row_id, digest = await self.ctx.audit.head()
+        head = f"; row {row_id} hash `{digest}`" if row_id else ""
+        text = f"✅ Audit chain intact: {result.rows} rows{head}." if result.ok else f"❌ Audit chain broken: {result}."
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=_NONE)
         await audit_interaction(interaction, "success", chain_ok=result.ok, rows=result.rows)
 

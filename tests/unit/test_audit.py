@@ -142,3 +142,13 @@ def test_hash_covers_every_field():
                    {"duration_seconds": 2.0}, {"channel": "#d"}):
         other = dataclasses.replace(row, **change)
         assert row_hash(canonical(1, "t", other, other.extra, other.prev_hash)) != base
+
+
+def test_expect_must_be_row_and_hash(filled):
+    with pytest.raises(SystemExit, match="is not ROW:HASH"):
+        main(["audit", "verify", "--db", str(filled), "--expect", "3:abc"])
+
+
+def test_expect_a_truncated_chain(filled, capsys):
+    assert main(["audit", "verify", "--db", str(filled), "--expect", f"9:{'a' * 64}"]) == 1
+    assert "chain broken at row 9: is missing, but a checkpoint names it (truncated?)" in capsys.readouterr().err
