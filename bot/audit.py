@@ -8,6 +8,7 @@ caller is released only once its row is committed, so concurrent commands never 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import hashlib
@@ -136,6 +137,8 @@ class AuditLog:
         self._db = db
         self._queue: asyncio.Queue[tuple[AuditEntry, asyncio.Future[AuditRow]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self.appended: collections.Counter[str] = collections.Counter()
+        """Rows committed by this process, by result (for /metrics)."""
 
     def start(self) -> None:
         """Start the writer task."""
@@ -175,6 +178,7 @@ class AuditLog:
                     self._queue.task_done()
                 continue
             for (_, future), row in zip(batch, rows, strict=True):
+                self.appended[row.result] += 1
                 if not future.done():
                     future.set_result(row)
             for _ in batch:

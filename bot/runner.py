@@ -22,6 +22,7 @@ from bot.permissions import Authorizer
 from bot.pipeline import Pipeline
 from bot.providers import ProviderRegistry
 from bot.settings import Settings
+from bot.web import StatusServer
 from integrations.http import HttpClient
 
 log = logging.getLogger(__name__)
@@ -86,8 +87,17 @@ async def run(settings: Settings) -> int:
             log.warning("config: %s (that provider will refuse to run)", problem)
         async with app_context(settings, config) as ctx:
             bot = OpsBot(ctx)
-            async with bot:
-                await bot.start(token)
+            status = StatusServer(bot)
+            try:
+                await status.start(settings.listen_host, settings.listen_port)
+            except OSError as exc:  # the bot is more important than its own metrics: keep going
+                log.error("cannot serve /healthz and /metrics on %s: %s", settings.opscord_http_listen,
+                          exc.strerror or exc)
+            try:
+                async with bot:
+                    await bot.start(token)
+            finally:
+                await status.stop()
     except ConfigError as exc:
         log.error("config %s is invalid: %s", settings.opscord_config, exc)
         return 2

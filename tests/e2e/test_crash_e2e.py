@@ -41,7 +41,8 @@ async def test_killed_mid_operation_is_reported_interrupted(emulator_only, tmp_p
     (state / "block").touch()
     env = {**os.environ, "DISCORD_TOKEN": TOKEN, "OPSCORD_CONFIG": str(config),
            "OPSCORD_DB": str(tmp_path / "opscord.db"), "DISCORD_API_BASE_URL": harness.emu.api_base_url,
-           "DISCORD_GATEWAY_URL": harness.emu.gateway_url, "LOG_LEVEL": "INFO"}
+           "DISCORD_GATEWAY_URL": harness.emu.gateway_url, "LOG_LEVEL": "INFO",
+           "OPSCORD_HTTP_LISTEN": "127.0.0.1:0"}
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", cwd=ROOT, env=env,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
