@@ -47,6 +47,13 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("environment")
     explain.add_argument("--service")
     explain.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
+    run_op = sub.add_parser("run-op", help="CLI fallback: run an operation through the same pipeline and audit",
+                            description="deploy SERVICE VERSION ENVIRONMENT | rollback SERVICE ENVIRONMENT | "
+                                        "scale SERVICE REPLICAS ENVIRONMENT | migrate SERVICE ENVIRONMENT")
+    run_op.add_argument("words", nargs="+", metavar="ACTION ARGS")
+    approve = sub.add_parser("approve", help="CLI fallback: approve (or confirm) a pending request")
+    approve.add_argument("op_id")
+    approve.add_argument("--reject", action="store_true", help="reject (or cancel) instead")
     sandbox = sub.add_parser("sandbox", help="the local sandbox: the bot on an emulated Discord, with a console")
     sandbox.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
     sandbox.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
@@ -67,11 +74,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "policy":
         return policy_explain(args.config or _settings().opscord_config, args.action, args.environment,
                               args.service)
+    if args.cmd in ("run-op", "approve"):
+        return asyncio.run(fallback(_settings(), args))
     if args.cmd == "sandbox":
         from bot.sandbox import run_sandbox
 
         return run_sandbox(_settings(), script=args.script, config_path=args.config, db_path=args.db)
     return run_bot(_settings())
+
+
+async def fallback(settings: Settings, args: argparse.Namespace) -> int:
+    """`run-op` / `approve`: the pipeline without Discord, acting as the shell user."""
+    from bot.config import ConfigError, load_config
+    from bot.fallback import (
+        ConsoleNotifier,
+        FallbackError,
+        cli_actor,
+        decide,
+        parse_operation,
+        print_line,
+        run_operation,
+    )
+    from bot.runner import app_context
+
+    try:
+        config = load_config(settings.opscord_config)
+        actor = cli_actor(config)
+        inp = parse_operation(args.words) if args.cmd == "run-op" else None
+    except ConfigError as exc:
+        print(f"opscord: {settings.opscord_config} is invalid ({len(exc.problems)} problem(s)); run check-config",
+              file=sys.stderr)
+        return 2
+    except FallbackError as exc:
+        print(f"opscord: {exc}", file=sys.stderr)
+        return 2
+    async with app_context(settings, config) as ctx:
+        assert ctx.pipeline is not None
+        ctx.pipeline.notifier = ConsoleNotifier(print_line)
+        if inp is not None:
+            return await run_operation(ctx.pipeline, inp, actor, print_line)
+        return await decide(ctx.pipeline, args.op_id, actor, args.reject, print_line)
 
 
 def check_config(path: Path) -> int:

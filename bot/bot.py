@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.approvals import BUTTONS, DiscordNotifier, actor_of, resolve_channel
 from bot.context import AppContext
+from bot.fallback import FallbackError, cli_actor
 from bot.interactions import AUDITED_KEY, audit_interaction
 from bot.pipeline import Actor
 from bot.tree import OpsTree
@@ -150,6 +151,11 @@ class OpsBot(commands.Bot):
 
     async def resolve_actor(self, user_id: str) -> Actor | None:
         """The current roles of a guild member (for re-checking approvers at execution)."""
+        if user_id.startswith("cli:"):  # approved through the CLI fallback: roles come from the config
+            try:
+                return cli_actor(self.ctx.config, user_id.removeprefix("cli:"))
+            except FallbackError:
+                return None
         guild = self.get_guild(self.ctx.config.guild.id)
         if guild is None:
             return None

@@ -131,6 +131,12 @@ class AuditConfig(_Strict):
     checkpoint_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="0 turns checkpoints off.")
 
 
+class FallbackConfig(_Strict):
+    """The CLI fallback (`run-op`, `approve`): login names on the Opscord host → the Discord roles they hold."""
+
+    users: dict[str, list[RoleRef]] = Field(default_factory=dict)
+
+
 class AccessConfig(_Strict):
     """Which capabilities may use the read-only command families."""
 
@@ -160,6 +166,7 @@ class OpscordConfig(_Strict):
     roles: dict[str, list[RoleRef]]
     access: AccessConfig = Field(default_factory=AccessConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
+    fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)

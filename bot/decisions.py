@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.errors import ValidationFailed
 from bot.operation_base import OperationsBase
 from bot.operation_types import Actor, ClickOutcome
-from bot.operations import PENDING, Operation, now_iso
+from bot.operations import PENDING, RUNNER, Operation, now_iso
 from bot.render import doing_line, mentions, request_line
 
 
@@ -30,7 +30,7 @@ class ApprovalDecisions(OperationsBase):
                     f"{mentions(approvers)}")
             return ClickOutcome(op, text)
         next_status = "pending_confirmation" if op.confirm else "approved"  # a row may want both
-        if not await self.store.transition(op.id, ("pending_approval",), next_status):
+        if not await self.store.transition(op.id, ("pending_approval",), next_status, runner=RUNNER):
             return ClickOutcome(op, "This request is already being handled.", refused=True)
         fresh = await self.store.get(op.id)
         assert fresh is not None
@@ -67,7 +67,7 @@ class ApprovalDecisions(OperationsBase):
             if await self.store.transition(op.id, ("pending_confirmation",), "cancelled", finished_at=now_iso()):
                 await self._audit_op(op, "cancelled")
             return ClickOutcome(op, f"Cancelled: {request_line(op)[2:].strip()}.", finished=True)
-        if not await self.store.transition(op.id, ("pending_confirmation",), "approved"):
+        if not await self.store.transition(op.id, ("pending_confirmation",), "approved", runner=RUNNER):
             return ClickOutcome(op, "This request is already being handled.", refused=True)
         return ClickOutcome(op, f"Confirmed by {actor.label}. {doing_line(op)}", run=True)
 

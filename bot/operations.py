@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +19,26 @@ TERMINAL = ("succeeded", "failed", "rejected", "expired", "cancelled", "interrup
 def iso(moment: datetime) -> str:
     """A UTC time as ISO with milliseconds and Z (sorts as text)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+RUNNER = f"{socket.gethostname()}:{os.getpid()}"
+"""This process, as recorded on the operations it approves and runs."""
+
+
+def runner_alive(runner: str | None) -> bool:
+    """Whether `runner` is another live process on this host (one elsewhere cannot be checked: assume not)."""
+    if not runner or runner == RUNNER:
+        return False
+    host, _, pid = runner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def now_iso() -> str:
@@ -59,6 +81,7 @@ class Operation:
     message_channel_id: str | None = None
     message_id: str | None = None
     outcome: str | None = None
+    runner: str | None = None
 
     def expired(self, at: datetime | None = None) -> bool:
         """Whether approval/confirmation time is over."""
@@ -145,7 +168,7 @@ class OperationStore:
 
     async def transition(self, op_id: str, from_statuses: tuple[str, ...], to_status: str, **fields: Any) -> bool:
         """Atomically move a request on; False when it was no longer in `from_statuses`."""
-        allowed = {"started_at", "finished_at", "outcome", "message_channel_id", "message_id"}
+        allowed = {"started_at", "finished_at", "outcome", "message_channel_id", "message_id", "runner"}
         if not set(fields) <= allowed:
             raise ValueError(f"cannot change {sorted(set(fields) - allowed)}")
         sets = ", ".join(["status = ?", *(f"{k} = ?" for k in fields)])

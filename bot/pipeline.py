@@ -27,7 +27,7 @@ from bot.operation_types import (
     PipelineRefusal,
     Submitted,
 )
-from bot.operations import Operation, iso, now_iso
+from bot.operations import RUNNER, Operation, iso, now_iso, runner_alive
 from bot.policy import PolicyEngine
 from bot.render import VERBS
 from bot.tasks import OPERATION_TASK_PREFIX
@@ -98,7 +98,7 @@ class Pipeline(ApprovalDecisions):
             replicas=inp.replicas, current_replicas=current_replicas, command=inp.command,
             requester_id=actor.id, requester_name=actor.name, guild_id=inp.guild_id, channel_id=inp.channel_id,
             channel_name=inp.channel_name, approvals_required=req.approvals, approver_roles=req.approver_roles,
-            confirm=req.confirm, status=status, created_at=now_iso(),
+            confirm=req.confirm, status=status, created_at=now_iso(), runner=RUNNER if state == "run" else None,
             expires_at=iso(created + timedelta(minutes=minutes)) if state != "run" else None,
         )
         await self.store.create(op)
@@ -189,7 +189,7 @@ class Pipeline(ApprovalDecisions):
             await self.store.transition(op.id, ("approved",), "failed", finished_at=now_iso(), outcome=problem)
             await self._finish(op, "failed", f"❌ {VERBS[op.action]} failed: {problem}.", approvers, error=problem)
             return await self.store.get(op.id) or op
-        await self.store.transition(op.id, ("approved",), "running", started_at=now_iso())
+        await self.store.transition(op.id, ("approved",), "running", started_at=now_iso(), runner=RUNNER)
         if op.action in ("deploy", "rollback"):
             await self.store.start_deploy(op, op.action)
         try:
@@ -307,7 +307,7 @@ class Pipeline(ApprovalDecisions):
 
     async def recover(self) -> list[Operation]:
         """At start: report operations whose outcome was never recorded as interrupted; free their locks."""
-        lost = await self.store.with_status("approved", "running")
+        lost = [op for op in await self.store.with_status("approved", "running") if not runner_alive(op.runner)]
         for op in lost:
             if not await self.store.transition(op.id, ("approved", "running"), "interrupted", finished_at=now_iso(),
                                                outcome="interrupted by a restart"):
@@ -326,7 +326,8 @@ class Pipeline(ApprovalDecisions):
                     await self.notifier.announce(text)
         for lock in await self.store.locks():
             holder = await self.store.get(lock.operation_id)
-            if holder is None or holder.status != "running":
+            if holder is None or holder.status != "running" or not (holder.runner == RUNNER
+                                                                     or runner_alive(holder.runner)):
                 await self.store.release_lock(lock.operation_id)
         return lost
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tomllib
 from pathlib import Path
@@ -46,3 +47,17 @@ def example_config(state_dir: Path, **changes: Any) -> OpscordConfig:
     raw = example_raw(state_dir)
     raw.update(changes)
     return parse_config(raw)
+
+
+def write_example_config(path: Path, state_dir: Path, *, guild_id: int = 100000000000000001,
+                         replace: dict[str, str] | None = None) -> Path:
+    """The example TOML with the demo provider pointed at state_dir (and each `replace` key replaced)."""
+    text = EXAMPLE_CONFIG.read_text()
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    text = text.replace("id = 100000000000000001", f"id = {guild_id}")
+    text = text.replace('"python3", "scripts/demo_provider.py"', f"{json.dumps(sys.executable)}, {json.dumps(DEMO)}")
+    text = text.replace('OPSCORD_DEMO_STATE = "demo-state"', f"OPSCORD_DEMO_STATE = {json.dumps(str(state_dir))}")
+    path.write_text(text)
+    return path

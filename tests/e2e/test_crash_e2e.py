@@ -8,18 +8,9 @@ import sys
 
 import pytest
 
-from tests.conftest import EXAMPLE_CONFIG, ROOT
+from tests.conftest import ROOT
 from tests.e2e.harness import TOKEN, Harness
-from tests.helpers import DEMO, example_raw
-
-
-def write_config(harness: Harness, path):
-    text = EXAMPLE_CONFIG.read_text()
-    text = text.replace("id = 100000000000000001", f"id = {harness.guild_id}")
-    text = text.replace('"python3", "scripts/demo_provider.py"', f'{json.dumps(sys.executable)}, {json.dumps(DEMO)}')
-    text = text.replace('OPSCORD_DEMO_STATE = "demo-state"',
-                        f"OPSCORD_DEMO_STATE = {json.dumps(str(harness.tmp_path / 'state'))}")
-    path.write_text(text)
+from tests.helpers import example_raw, write_example_config
 
 
 @pytest.fixture
@@ -35,7 +26,7 @@ async def emulator_only(tmp_path, error_logs):
 async def test_killed_mid_operation_is_reported_interrupted(emulator_only, tmp_path):
     harness = emulator_only
     config = tmp_path / "opscord.toml"
-    write_config(harness, config)
+    write_example_config(config, tmp_path / "state", guild_id=harness.guild_id)
     state = tmp_path / "state"
     state.mkdir()
     (state / "block").touch()

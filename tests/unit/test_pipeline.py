@@ -248,3 +248,22 @@ async def test_operator_roles_per_environment(tmp_path, db, audit):
             await p.submit(inp("scale", environment="production", replicas=5), alice)
         assert (await p.submit(inp("scale", environment="production", replicas=5), bob)).state == "run"
         assert (await p.submit(inp("scale", environment="staging", replicas=5), alice)).state == "run"
+
+
+async def test_recover_leaves_operations_a_live_process_runs(pipeline):
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sub = await pipeline.submit(inp("deploy", version="v1.0.0"), alice)
+        await pipeline.store.transition(sub.op.id, ("approved",), "running", runner=f"{socket.gethostname()}:{child.pid}")
+        await pipeline.store.acquire_lock("order-service", "staging", sub.op.id, "alice")
+        assert await pipeline.recover() == []  # e.g. the CLI fallback is still running it
+        assert await pipeline.store.lock_holder("order-service", "staging") is not None
+    finally:
+        child.kill()
+        child.wait()
+    assert [o.id for o in await pipeline.recover()] == [sub.op.id]
+    assert await pipeline.store.lock_holder("order-service", "staging") is None
