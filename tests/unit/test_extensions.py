@@ -11,7 +11,7 @@ from tests.helpers import example_config
 
 
 def test_one_extension_per_family():
-    assert discover_extensions() == ["cogs.audit", "cogs.deploy", "cogs.migrate", "cogs.scale"]
+    assert discover_extensions() == ["cogs.audit", "cogs.deploy", "cogs.logs", "cogs.migrate", "cogs.scale", "cogs.status"]
 
 
 async def test_all_extensions_load_without_clashing(tmp_path, db, audit):
@@ -24,7 +24,7 @@ async def test_all_extensions_load_without_clashing(tmp_path, db, audit):
             await bot.load_extension(ext)  # a duplicate command name raises CommandAlreadyRegistered
         names = [c.name for c in bot.tree.get_commands()]
         assert len(names) == len(set(names))
-        assert sorted(names) == ["audit", "deploy", "migrate", "rollback", "scale"]
+        assert sorted(names) == ["audit", "deploy", "logs", "migrate", "rollback", "scale", "status"]
         for command in bot.tree.walk_commands():
             assert 1 <= len(command.name) <= 32 and command.name == command.name.lower()
             assert 1 <= len(command.description) <= 100
