@@ -1,4 +1,4 @@
-"""Discord side of operations: actors from members, the notifier, and the persistent buttons.
+"""Discord side of operations: actors from members, the notifier, the persistent buttons, incident rooms.
 
 Buttons are `DynamicItem`s whose custom_id carries the request id, so they keep working after a
 restart: the state lives in SQLite, never in the view.
@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+from datetime import datetime
 from typing import Any
 
 import discord
 
 from bot.context import context_of
+from bot.errors import ValidationFailed
 from bot.interactions import audit_interaction
 from bot.operations import Operation, parse_iso
 from bot.pipeline import Actor, ActorRole, ClickOutcome, Pipeline
@@ -196,3 +198,34 @@ class CancelButton(_OpButton, template=rf"opscord:cancel:{_ID}"):
 
 
 BUTTONS = (ApproveButton, RejectButton, ConfirmButton, CancelButton)
+
+
+class DiscordIncidentRoom:
+    """Incident threads and postmortem events in the configured guild."""
+
+    def __init__(self, client: discord.Client) -> None:
+        self._client = client
+
+    async def open(self, name: str, announcement: str) -> str:
+        """Announce in the incidents channel and start a public thread from that message."""
+        ref = context_of(self._client).config.channels.incidents
+        channel = resolve_channel(self._client, ref)
+        if channel is None:
+            raise ValidationFailed(f"The incidents channel {ref!r} was not found; check [channels] in the config.")
+        message = await channel.send(announcement[:2000], allowed_mentions=_NONE)
+        thread = await message.create_thread(name=name[:100], auto_archive_duration=1440)
+        return str(thread.id)
+
+    async def post(self, thread_id: str, text: str) -> None:
+        """Post in the incident's thread."""
+        await self._client.get_partial_messageable(int(thread_id)).send(text[:2000], allowed_mentions=_NONE)
+
+    async def schedule(self, name: str, start: datetime, end: datetime, location: str, description: str) -> str:
+        """An external scheduled event (the postmortem)."""
+        guild = self._client.get_guild(context_of(self._client).config.guild.id)
+        if guild is None:
+            raise ValidationFailed("The configured guild is not available.")
+        event = await guild.create_scheduled_event(
+            name=name[:100], start_time=start, end_time=end, entity_type=discord.EntityType.external,
+            privacy_level=discord.PrivacyLevel.guild_only, location=location[:100], description=description[:1000])
+        return str(event.id)

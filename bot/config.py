@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,23 @@ class AuditConfig(_Strict):
     checkpoint_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60, description="0 turns checkpoints off.")
 
 
+class IncidentsConfig(_Strict):
+    """Where postmortems are scheduled: the next business day at `postmortem_hour` in `timezone`."""
+
+    timezone: str = "UTC"
+    postmortem_hour: int = Field(default=14, ge=0, le=23)
+    postmortem_minutes: int = Field(default=60, ge=15, le=480)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name like Europe/Berlin)") from None
+        return value
+
+
 class FallbackConfig(_Strict):
     """The CLI fallback (`run-op`, `approve`): login names on the Opscord host → the Discord roles they hold."""
 
@@ -167,6 +185,7 @@ class OpscordConfig(_Strict):
     access: AccessConfig = Field(default_factory=AccessConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)

@@ -1,30 +1,27 @@
 """Guard: every extension loads, command names are unique, and each family is one extension."""
 
-import aiohttp
 import discord
 
 from bot.bot import OpsBot, discover_extensions
-from bot.context import AppContext
-from bot.permissions import Authorizer
+from bot.runner import app_context
 from bot.settings import Settings
 from tests.helpers import example_config
 
 
 def test_one_extension_per_family():
-    assert discover_extensions() == ["cogs.audit", "cogs.deploy", "cogs.logs", "cogs.migrate", "cogs.scale", "cogs.status"]
+    assert discover_extensions() == ["cogs.audit", "cogs.deploy", "cogs.incident", "cogs.logs", "cogs.migrate", "cogs.scale",
+                                    "cogs.status"]
 
 
-async def test_all_extensions_load_without_clashing(tmp_path, db, audit):
+async def test_all_extensions_load_without_clashing(tmp_path):
     config = example_config(tmp_path)
-    async with aiohttp.ClientSession() as session:
-        ctx = AppContext(settings=Settings(), config=config, db=db, audit=audit, http=session,
-                         authorizer=Authorizer(config))
+    async with app_context(Settings(opscord_db=tmp_path / "x.db"), config) as ctx:
         bot = OpsBot(ctx)
         for ext in discover_extensions():
             await bot.load_extension(ext)  # a duplicate command name raises CommandAlreadyRegistered
         names = [c.name for c in bot.tree.get_commands()]
         assert len(names) == len(set(names))
-        assert sorted(names) == ["audit", "deploy", "logs", "migrate", "rollback", "scale", "status"]
+        assert sorted(names) == ["audit", "deploy", "incident", "logs", "migrate", "rollback", "scale", "status"]
         for command in bot.tree.walk_commands():
             assert 1 <= len(command.name) <= 32 and command.name == command.name.lower()
             assert 1 <= len(command.description) <= 100

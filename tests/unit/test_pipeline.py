@@ -267,3 +267,4 @@ async def test_recover_leaves_operations_a_live_process_runs(pipeline):
         child.wait()
     assert [o.id for o in await pipeline.recover()] == [sub.op.id]
     assert await pipeline.store.lock_holder("order-service", "staging") is None
+
