@@ -16,7 +16,7 @@ from bot.config import OpscordConfig
 from bot.db import Database
 from bot.errors import ValidationFailed
 from bot.operation_types import Actor
-from bot.operations import iso, now_iso, parse_iso
+from bot.operations import Operation, iso, now_iso, parse_iso
 from bot.providers import ProviderRegistry
 from integrations.base import ComponentStatus, IncidentStatus, PagerSeverity
 from integrations.errors import IntegrationError
@@ -181,6 +181,13 @@ class Incidents:
         if incident.thread_id:
             await self.room.post(incident.thread_id, "\n".join(lines))
         return duration, start
+
+    async def operation_finished(self, op: Operation, text: str) -> None:
+        """Post a deploy, rollback, scale or migration of a service into its open incidents' threads."""
+        for incident in await self.open_incidents():
+            if incident.service == op.service and incident.thread_id:
+                await self.room.post(incident.thread_id, f"🔧 `{op.command}` by @{op.requester_name} "
+                                                         f"in {op.environment}:\n{text}")
 
     async def _new_id(self, title: str) -> str:
         base = f"inc-{datetime.now(UTC):%Y%m%d}-{slugify(title)}"

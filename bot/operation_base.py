@@ -32,6 +32,8 @@ class OperationsBase:
     resolve_actor: Callable[[str], Awaitable[Actor | None]] | None = None
     operation_timeout: float = 1800.0
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    finished_listeners: list[Callable[[Operation, str], Awaitable[None]]] = field(default_factory=list)
+    """Called with each finished operation and its outcome text (e.g. to post into an open incident)."""
 
     async def _approvers(self, op_id: str) -> list[str]:
         return [d.approver_name for d in await self.store.decisions(op_id) if d.decision == "approve"]

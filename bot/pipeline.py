@@ -304,6 +304,11 @@ class Pipeline(ApprovalDecisions):
         await self._audit_op(op, result, approved_by=", ".join(f"@{a}" for a in approvers) or None, error=error,
                              duration=since(op.created_at))
         await self._show(op, text, final=True)
+        for listener in self.finished_listeners:
+            try:
+                await listener(op, text)
+            except Exception:  # a listener never changes an operation's outcome
+                log.warning("a finished-operation listener failed for %s", op.id, exc_info=True)
 
     async def recover(self) -> list[Operation]:
         """At start: report operations whose outcome was never recorded as interrupted; free their locks."""

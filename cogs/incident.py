@@ -27,6 +27,16 @@ class IncidentCog(commands.GroupCog, group_name="incident", group_description="O
         self.incidents = incidents
         super().__init__()
 
+    async def cog_load(self) -> None:
+        """Operations on a service with an open incident are posted into its thread."""
+        pipeline_of(self.ctx).finished_listeners.append(self.incidents.operation_finished)
+
+    async def cog_unload(self) -> None:
+        """Stop posting operations."""
+        listeners = pipeline_of(self.ctx).finished_listeners
+        if self.incidents.operation_finished in listeners:
+            listeners.remove(self.incidents.operation_finished)
+
     async def interaction_check(self, interaction: discord.Interaction[Any]) -> bool:
         """Only the capabilities `[access].incident` names."""
         check_access(self.ctx.authorizer, self.ctx.config, "incident", interaction.user)

@@ -87,3 +87,22 @@ async def test_update_outside_a_thread_with_two_open_incidents_is_refused(incide
     dave = await harness.run("dave", "incident create", {"title": "x", "severity": "sev3"})
     assert "You need one of these roles to use /incident" in (await dave.wait_message(timeout=5)).content
     assert [r["result"] for r in await harness.export()][-2:] == ["invalid", "denied"]
+
+
+async def test_operations_on_the_service_are_posted_into_its_open_incident(incident_world):
+    harness, _, _ = incident_world
+    h = await harness.run("erin", "incident create", {"title": "Card declines", "severity": "sev1",
+                                                      "service": "payment-service"})
+    await h.wait_message(timeout=10, predicate=lambda m: "Opened" in (m.content or ""))
+    [thread] = harness.emu.threads
+    h = await harness.run("alice", "deploy", {"service": "payment-service", "version": "v5.0.1",
+                                              "environment": "staging"})
+    await harness.wait_message((await h.wait_message(timeout=5)).id, "complete")
+    await harness.emu.wait_until(lambda: "🔧" in harness.emu.messages(thread.id)[-1].content)
+    posted = harness.emu.messages(thread.id)[-1].content
+    assert posted.startswith("🔧 `/deploy payment-service v5.0.1 staging` by @alice in staging:\n✅ Deploy complete")
+    h = await harness.run("alice", "deploy", {"service": "order-service", "version": "v5.0.1",
+                                              "environment": "staging"})
+    await harness.wait_message((await h.wait_message(timeout=5)).id, "complete")
+    await harness.settle()
+    assert "order-service" not in harness.emu.messages(thread.id)[-1].content
