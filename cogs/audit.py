@@ -19,7 +19,8 @@ from bot.interactions import audit_interaction
 from bot.permissions import check_access
 
 _RESULT_ICONS = {"success": "✅", "failed": "❌", "error": "💥", "denied": "⛔", "invalid": "⚠️",
-                 "rejected": "🚫", "expired": "⌛", "interrupted": "⚡", "requested": "📝", "locked": "🔒"}
+                 "rejected": "🚫", "expired": "⌛", "interrupted": "⚡", "requested": "📝", "locked": "🔒",
+                 "approved": "👍", "cancelled": "↩️"}
 _NONE = discord.AllowedMentions.none()
 
 

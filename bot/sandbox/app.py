@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 from bot.bot import OpsBot
@@ -19,6 +20,7 @@ from bot.sandbox.console import Console
 from bot.sandbox.lines import LineSource, ScriptLines, StdinLines, enable_line_editing
 from bot.sandbox.parsing import ConsoleError, parse_line
 from bot.sandbox.terminal import restored_terminal
+from bot.sandbox.upstreams import SandboxUpstreams
 from bot.sandbox.world import DemoWorld, build_world
 from bot.settings import Settings
 
@@ -92,6 +94,9 @@ async def _session(settings: Settings, config_path: Path, db_path: Path, source:
         first = exc.problems[0] if exc.problems else "unknown problem"
         raise SandboxError(f"{config_path} is invalid ({len(exc.problems)} problem(s), first: {first}); "
                            f"run: python -m bot check-config {config_path}") from None
+    upstreams = SandboxUpstreams()
+    await upstreams.start()
+    config = upstreams.wire(config)
     emu = DiscordEmulator(EMULATOR_TOKEN)
     world = build_world(emu, config)
     await emu.start()
@@ -101,20 +106,22 @@ async def _session(settings: Settings, config_path: Path, db_path: Path, source:
         "discord_api_base_url": emu.api_base_url, "discord_gateway_url": emu.gateway_url,
     })
     try:
-        async with running_bot(sandbox_settings, world, emu) as ctx:
+        async with running_bot(sandbox_settings, world, emu, {**os.environ, **upstreams.environ}) as ctx:
             console = Console(emu, world, ctx.audit, say)
             banner(world, config_path, db_path, say)
             return await console_loop(console, source)
     finally:
         await emu.stop()
+        await upstreams.stop()
 
 
 @contextlib.asynccontextmanager
-async def running_bot(settings: Settings, world: DemoWorld, emu: DiscordEmulator) -> AsyncIterator[AppContext]:
+async def running_bot(settings: Settings, world: DemoWorld, emu: DiscordEmulator,
+                      environ: Mapping[str, str] | None = None) -> AsyncIterator[AppContext]:
     """OpsBot built as ``bot.runner.app_context`` builds it, with the demo guild's config; closed on exit."""
     async with contextlib.AsyncExitStack() as stack:
         try:
-            ctx = await stack.enter_async_context(app_context(settings, world.config))
+            ctx = await stack.enter_async_context(app_context(settings, world.config, environ))
         except Exception as exc:
             raise SandboxError(f"cannot open the database {settings.opscord_db}: {exc}") from None
         bot = OpsBot(ctx, guild_ready_timeout=0.1)
