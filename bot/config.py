@@ -11,6 +11,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -126,6 +127,41 @@ class PolicyRow(_Strict):
     expiry_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
 
 
+FreezeAction = Literal["deploy", "rollback", "scale_up", "scale_down", "migrate"]
+FREEZE_DEFAULT_ACTIONS: tuple[FreezeAction, ...] = ("deploy", "scale_up", "scale_down", "migrate")  # rollback stays
+
+
+class FreezeWindow(_Strict):
+    """A change freeze: matching requests are refused, or need the freeze's own approvals to override."""
+
+    start: datetime
+    end: datetime
+    environments: list[str] = Field(min_length=1)
+    reason: str = Field(min_length=1, max_length=200)
+    actions: list[FreezeAction] = Field(default_factory=lambda: list(FREEZE_DEFAULT_ACTIONS))
+    approvals: int = Field(default=0, ge=0, le=10, description="0: refused; N: N approvals override the freeze.")
+    approver_roles: list[str] = Field(default_factory=list)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a time zone, e.g. 2026-11-27T00:00:00Z")
+        return value
+
+    @field_validator("end")
+    @classmethod
+    def _after_start(cls, value: datetime, info: ValidationInfo) -> datetime:
+        start = info.data.get("start")
+        if isinstance(start, datetime) and value <= start:
+            raise ValueError("must be after start")
+        return value
+
+    def active(self, action: str, environment: str, at: datetime) -> bool:
+        """Whether this freeze applies to `action` in `environment` at `at`."""
+        return self.start <= at < self.end and environment in self.environments and action in self.actions
+
+
 class AuditConfig(_Strict):
     """Checkpoints of the hash chain posted to the audit channel, so a rewritten chain shows."""
 
@@ -189,6 +225,7 @@ class OpscordConfig(_Strict):
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)
+    freezes: list[FreezeWindow] = Field(default_factory=list)
 
     def service(self, name: str) -> ServiceConfig | None:
         """The catalog entry called `name`, if any."""
@@ -272,6 +309,18 @@ def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
         approvals = row.get("approvals", 0)
         if isinstance(approvals, int) and approvals > 0 and not row.get("approver_roles"):
             problems.append(Problem(f"policy[{i}].approver_roles", "must name at least one role when approvals > 0"))
+
+    for i, freeze in enumerate(raw.get("freezes") or []):
+        if not isinstance(freeze, dict):
+            continue
+        for j, env in enumerate(freeze.get("environments") or []):
+            if isinstance(env, str) and env not in env_names:
+                problems.append(Problem(f"freezes[{i}].environments[{j}]", f"undefined environment {env!r}"))
+        for j, role in enumerate(freeze.get("approver_roles") or []):
+            if isinstance(role, str) and role not in roles:
+                problems.append(Problem(f"freezes[{i}].approver_roles[{j}]", f"undefined role {role!r}"))
+        if isinstance(freeze.get("approvals"), int) and freeze["approvals"] > 0 and not freeze.get("approver_roles"):
+            problems.append(Problem(f"freezes[{i}].approver_roles", "must name at least one role when approvals > 0"))
 
     access = raw.get("access") if isinstance(raw.get("access"), dict) else {}
     assert isinstance(access, dict)

@@ -27,6 +27,12 @@ class PermissionDenied(OpscordError):
     result = "denied"
 
 
+class Frozen(OpscordError):
+    """A change freeze refuses the request."""
+
+    result = "frozen"
+
+
 class LockHeld(OpscordError):
     """Another operation holds the (service, environment) lock."""
 

@@ -48,7 +48,7 @@ class Pipeline(ApprovalDecisions):
     @property
     def policy(self) -> PolicyEngine:
         """The policy engine over the configured rows (the seed's matrix when there are none)."""
-        return PolicyEngine(self.config.policy)
+        return PolicyEngine(self.config.policy, self.config.freezes)
 
     # --- submit -----------------------------------------------------------------------------------
     async def submit(self, inp: OperationInput, actor: Actor) -> Submitted:

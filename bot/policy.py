@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from bot.config import PolicyRow
+from bot.config import FreezeWindow, PolicyRow
+from bot.errors import Frozen
 
 PolicyAction = str  # deploy, rollback, scale_up, scale_down, migrate
 
@@ -26,6 +28,7 @@ class Requirement:
     row_index: int | None
     row: PolicyRow
     from_seed: bool
+    freeze: FreezeWindow | None = None
 
     @property
     def approvals(self) -> int:
@@ -76,23 +79,46 @@ def _matches(pattern: str, value: str | None) -> bool:
 
 
 class PolicyEngine:
-    """Decides what a request needs: the first row matching (action, environment, service)."""
+    """Decides what a request needs: the first row matching (action, environment, service), then freezes."""
 
-    def __init__(self, rows: list[PolicyRow] | tuple[PolicyRow, ...]) -> None:
+    def __init__(self, rows: list[PolicyRow] | tuple[PolicyRow, ...],
+                 freezes: list[FreezeWindow] | tuple[FreezeWindow, ...] = ()) -> None:
         self.from_seed = not rows
         self.rows: tuple[PolicyRow, ...] = tuple(rows) if rows else SEED_MATRIX
+        self.freezes = tuple(freezes)
 
-    def decide(self, action: PolicyAction, environment: str, service: str | None = None) -> Requirement:
-        """The requirement for this request."""
+    def decide(self, action: PolicyAction, environment: str, service: str | None = None,
+               at: datetime | None = None) -> Requirement:
+        """The requirement for this request; raises Frozen when a change freeze refuses it."""
+        req = Requirement(None, _NO_ROW, self.from_seed)
         for index, row in enumerate(self.rows):
             if _matches(row.action, action) and _matches(row.environment, environment) \
                     and _matches(row.service, service):
-                return Requirement(index, row, self.from_seed)
-        return Requirement(None, _NO_ROW, self.from_seed)
+                req = Requirement(index, row, self.from_seed)
+                break
+        freeze = self.active_freeze(action, environment, at)
+        if freeze is None:
+            return req
+        until = freeze.end.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        if not freeze.approvals:
+            raise Frozen(f"{environment} is in a change freeze until {until} ({freeze.reason}); "
+                         f"{action.replace('_', ' ')} is not allowed.")
+        stricter = req.row.model_copy(update={
+            "approvals": max(req.row.approvals, freeze.approvals), "approver_roles": list(freeze.approver_roles)})
+        return Requirement(req.row_index, stricter, self.from_seed, freeze)
+
+    def active_freeze(self, action: PolicyAction, environment: str, at: datetime | None = None
+                      ) -> FreezeWindow | None:
+        """The first freeze covering this request now (or at `at`)."""
+        moment = at or datetime.now(UTC)
+        return next((f for f in self.freezes if f.active(action, environment, moment)), None)
 
     def explain(self, action: PolicyAction, environment: str, service: str | None = None) -> str:
-        """One or two plain lines: the matching row and what it requires."""
-        req = self.decide(action, environment, service)
+        """One or two plain lines: the matching row and what it requires (and a freeze, if one is on)."""
+        try:
+            req = self.decide(action, environment, service)
+        except Frozen as exc:
+            return f"{action} in {environment}: refused — {exc.message}"
         target = f"{action} in {environment}" + (f" for {service}" if service else "")
         if req.row_index is None:
             return f"{target}: no policy row matches. {req.sentence()}"
@@ -101,6 +127,9 @@ class PolicyEngine:
         line1 = (f"{target}: matches policy row {req.row_index} of {source} "
                  f"(action={r.action}, environment={r.environment}, service={r.service}).")
         line2 = req.sentence()
+        if req.freeze is not None:
+            line2 = (f"Change freeze until {req.freeze.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({req.freeze.reason}): "
+                     + line2)
         if req.approvals or req.confirm:
             line2 += f" Expires after {req.expiry_minutes} minutes."
         return f"{line1}\n{line2}"

@@ -228,3 +228,27 @@ async def test_a_row_can_require_approval_and_then_confirmation(tmp_path, error_
         assert (await harness.export())[-1]["approved_by"] == "@carol"
     finally:
         await harness.stop()
+
+
+async def test_a_change_freeze_refuses_production_deploys(tmp_path, error_logs):
+    from datetime import UTC, datetime, timedelta
+
+    from tests.e2e.harness import Harness
+    from tests.helpers import example_raw
+
+    raw = example_raw(tmp_path / "state")
+    now = datetime.now(UTC)
+    raw["freezes"] = [{"start": now - timedelta(hours=1), "end": now + timedelta(hours=5),
+                       "environments": ["production"], "reason": "Black Friday"}]
+    harness = Harness(tmp_path, raw)
+    await harness.start()
+    try:
+        h = await harness.run("alice", "deploy", {"service": "order-service", "version": "v1.0.0",
+                                                  "environment": "production"})
+        msg = await h.wait_message(timeout=5)
+        assert msg.flags & EPHEMERAL_FLAG
+        assert msg.content.startswith("production is in a change freeze until ") and "(Black Friday)" in msg.content
+        assert (await harness.export())[-1]["result"] == "frozen"
+        assert not calls(harness)
+    finally:
+        await harness.stop()

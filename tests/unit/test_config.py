@@ -31,7 +31,7 @@ def test_check_config_lists_every_problem(tmp_path, capsys):
     text = text.replace("replicas = { min = 2, max = 20 }", 'replicas = { min = "two", max = 20 }', 1)
     text = text.replace('dashboard_url = "https://grafana.example.com/d/orders/order-service"',
                         'dashboard_url = "https://grafana.example.com/d/orders/order-service"\ndashbord = "typo"', 1)
-    text = text.replace('approver_roles = ["team_lead"]', 'approver_roles = ["release_manager"]', 1)
+    text = text.replace('approvals = 1\napprover_roles = ["team_lead"]', 'approvals = 1\napprover_roles = ["release_manager"]', 1)
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
     assert main(["check-config", str(bad)]) == 2
