@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from bot.config_refs import reference_problems
 from integrations.observability_settings import (
     GrafanaSettings,
     LokiSettings,
@@ -276,61 +277,6 @@ def _pydantic_problems(exc: ValidationError) -> list[Problem]:
     return problems
 
 
-def _reference_problems(raw: dict[str, Any]) -> list[Problem]:
-    """Cross-reference checks on the raw data, so they run even when other fields are malformed."""
-    problems: list[Problem] = []
-    roles = raw.get("roles") if isinstance(raw.get("roles"), dict) else {}
-    assert isinstance(roles, dict)
-    env_names = {e.get("name") for e in raw.get("environments") or [] if isinstance(e, dict)}
-    services = [s for s in raw.get("services") or [] if isinstance(s, dict)]
-    service_names = {s.get("name") for s in services}
-
-    seen: set[object] = set()
-    for i, svc in enumerate(services):
-        if svc.get("name") in seen:
-            problems.append(Problem(f"services[{i}].name", f"duplicate service {svc.get('name')!r}"))
-        seen.add(svc.get("name"))
-        for j, env in enumerate(svc.get("environments") or []):
-            if isinstance(env, str) and env not in env_names:
-                problems.append(Problem(f"services[{i}].environments[{j}]", f"undefined environment {env!r}"))
-
-    for i, row in enumerate(raw.get("policy") or []):
-        if not isinstance(row, dict):
-            continue
-        for j, role in enumerate(row.get("approver_roles") or []):
-            if isinstance(role, str) and role not in roles:
-                problems.append(Problem(f"policy[{i}].approver_roles[{j}]", f"undefined role {role!r}"))
-        env = row.get("environment", "*")
-        if isinstance(env, str) and env != "*" and env not in env_names:
-            problems.append(Problem(f"policy[{i}].environment", f"undefined environment {env!r}"))
-        svc_name = row.get("service", "*")
-        if isinstance(svc_name, str) and svc_name != "*" and svc_name not in service_names:
-            problems.append(Problem(f"policy[{i}].service", f"undefined service {svc_name!r}"))
-        approvals = row.get("approvals", 0)
-        if isinstance(approvals, int) and approvals > 0 and not row.get("approver_roles"):
-            problems.append(Problem(f"policy[{i}].approver_roles", "must name at least one role when approvals > 0"))
-
-    for i, freeze in enumerate(raw.get("freezes") or []):
-        if not isinstance(freeze, dict):
-            continue
-        for j, env in enumerate(freeze.get("environments") or []):
-            if isinstance(env, str) and env not in env_names:
-                problems.append(Problem(f"freezes[{i}].environments[{j}]", f"undefined environment {env!r}"))
-        for j, role in enumerate(freeze.get("approver_roles") or []):
-            if isinstance(role, str) and role not in roles:
-                problems.append(Problem(f"freezes[{i}].approver_roles[{j}]", f"undefined role {role!r}"))
-        if isinstance(freeze.get("approvals"), int) and freeze["approvals"] > 0 and not freeze.get("approver_roles"):
-            problems.append(Problem(f"freezes[{i}].approver_roles", "must name at least one role when approvals > 0"))
-
-    access = raw.get("access") if isinstance(raw.get("access"), dict) else {}
-    assert isinstance(access, dict)
-    for family, caps in access.items():
-        for j, cap in enumerate(caps if isinstance(caps, list) else []):
-            if isinstance(cap, str) and cap not in roles:
-                problems.append(Problem(f"access.{family}[{j}]", f"undefined role {cap!r}"))
-    return problems
-
-
 PROVIDER_SECTIONS = ("deploy", "logs", "monitor", "pager", "status_page", "grafana")
 
 
@@ -381,7 +327,7 @@ def parse_config(raw: dict[str, Any]) -> OpscordConfig:
         config = OpscordConfig.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_pydantic_problems(exc))
-    problems.extend(_reference_problems(raw))
+    problems.extend(Problem(path, message) for path, message in reference_problems(raw))
     if problems or config is None:
         raise ConfigError(problems)
     return config
