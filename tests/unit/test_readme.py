@@ -1,0 +1,26 @@
+"""The README's TOML examples stay valid config (a guard against the docs drifting from the code)."""
+
+import re
+import tomllib
+
+import pytest
+
+from bot.config import parse_config
+from tests.conftest import ROOT
+from tests.helpers import example_raw
+
+SECTIONS = [section.strip() for block in re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+            for section in re.split(r"\n(?=\[services\.)", "\n" + block) if section.strip()]
+
+
+def test_the_readme_has_examples():
+    assert len(SECTIONS) >= 10
+
+
+@pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.splitlines()[0] + " " + s.splitlines()[1][:30])
+def test_readme_section_is_valid(section, tmp_path):
+    header, body = section.split("\n", 1)
+    name = re.fullmatch(r"\[services\.(\w+)\]\s*(#.*)?", header).group(1)
+    raw = example_raw(tmp_path)
+    raw["services"][0][name] = tomllib.loads(body)
+    parse_config(raw)
