@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
     export.add_argument("--db", type=Path)
     export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
+    dora_cmd = audit_sub.add_parser("dora", help="DORA metrics from the deploy history and incidents")
+    dora_cmd.add_argument("--db", type=Path)
+    dora_cmd.add_argument("--days", type=int, default=30)
+    dora_cmd.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     policy = sub.add_parser("policy", help="explain the approval policy")
     policy_sub = policy.add_subparsers(dest="policy_cmd", required=True)
     explain = policy_sub.add_parser("explain", help="which policy row applies and what it requires")
@@ -70,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         db_path = args.db or _settings().opscord_db
         if args.audit_cmd == "verify":
             return asyncio.run(audit_verify(db_path, _checkpoints(args.expect)))
+        if args.audit_cmd == "dora":
+            return asyncio.run(audit_dora(db_path, args.config or _settings().opscord_config, args.days))
         return asyncio.run(audit_export(db_path, args.since))
     if args.cmd == "policy":
         return policy_explain(args.config or _settings().opscord_config, args.action, args.environment,
@@ -207,6 +213,28 @@ async def audit_verify(db_path: Path, checkpoints: dict[int, str] | None = None)
             result = await audit.check_checkpoints(checkpoints) or result
     print(str(result), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
+
+
+async def audit_dora(db_path: Path, config_path: Path, days: int) -> int:
+    """Print the DORA metrics of the last `days` days."""
+    from bot.config import ConfigError, load_config
+    from bot.dora import dora
+
+    if not 1 <= days <= 3650:
+        raise SystemExit("opscord: --days must be between 1 and 3650")
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise SystemExit(f"opscord: {config_path} is invalid ({len(exc.problems)} problem(s)); "
+                         "run check-config") from None
+    if not await asyncio.to_thread(db_path.is_file):
+        raise SystemExit(f"opscord: no database at {db_path}")
+    db = await Database.open(db_path)
+    try:
+        print("\n".join((await dora(config, db, days)).lines()))
+    finally:
+        await db.close()
+    return 0
 
 
 async def audit_export(db_path: Path, since: str | None) -> int:

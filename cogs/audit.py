@@ -14,6 +14,7 @@ from discord.ext import commands
 
 from bot.audit import AuditRow
 from bot.context import AppContext, context_of
+from bot.dora import dora
 from bot.errors import ValidationFailed
 from bot.interactions import audit_interaction
 from bot.permissions import check_access
@@ -141,6 +142,15 @@ class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, 
         await interaction.followup.send(f"{summary}.", file=discord.File(io.BytesIO(data), filename=name),
                                         ephemeral=True, allowed_mentions=_NONE)
         await audit_interaction(interaction, "success", rows=count)
+
+
+    @app_commands.command(name="dora", description="DORA metrics from Opscord's deploys and incidents")
+    @app_commands.describe(days="Window in days (default 30)")
+    async def dora(self, interaction: discord.Interaction[Any], days: app_commands.Range[int, 1, 365] = 30) -> None:
+        """Deployment frequency, change failure rate, time to restore (protected environments)."""
+        report = await dora(self.ctx.config, self.ctx.db, days)
+        await interaction.response.send_message("\n".join(report.lines()), ephemeral=True, allowed_mentions=_NONE)
+        await audit_interaction(interaction, "success", days=days)
 
 
 async def setup(bot: commands.Bot) -> None:

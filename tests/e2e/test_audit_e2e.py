@@ -80,3 +80,25 @@ async def test_export_over_the_attachment_limit_is_compressed_then_refused(harne
     assert msg.content.startswith("The export (41 audit rows) is ")  # 40 + the first export's row
     assert "over Discord's 200 B limit; narrow it with `since`" in msg.content
     assert (await harness.audit_rows())[-1].result == "invalid"
+
+
+async def test_dora_in_discord_and_on_the_cli(harness, capsys):
+    import asyncio
+
+    from bot.__main__ import main
+    from tests.helpers import write_example_config
+    h = await harness.run("alice", "deploy", {"service": "order-service", "version": "v1.0.0",
+                                              "environment": "production"})
+    msg = await h.wait_message(timeout=5)
+    await harness.click("bob", msg, "Approve")
+    await harness.wait_message(msg.id, "Deploy complete")
+    h = await harness.run("dave", "audit dora", {"days": 7})
+    reply = await h.wait_message(timeout=5)
+    assert reply.content.splitlines()[:3] == ["DORA metrics, last 7 days, production:",
+                                              "Deployment frequency: 0.14/day (1 deploys)",
+                                              "Change failure rate: 0% (0 of 1)"]
+    config = write_example_config(harness.tmp_path / "c.toml", harness.tmp_path / "state")
+    capsys.readouterr()
+    code = await asyncio.to_thread(main, ["audit", "dora", "--db", str(harness.tmp_path / "opscord.db"),
+                                          "--config", str(config), "--days", "7"])
+    assert code == 0 and "Deployment frequency: 0.14/day (1 deploys)" in capsys.readouterr().out
