@@ -98,9 +98,9 @@ async def _answer(interaction: discord.Interaction[Any], outcome: ClickOutcome, 
         await interaction.response.send_message(outcome.text, ephemeral=True, allowed_mentions=_NONE)
         return
     if outcome.run or outcome.finished:
-        await interaction.response.edit_message(content=outcome.text, view=None, allowed_mentions=_NONE)
-        if outcome.run:
+        if outcome.run:  # approved and recorded: it runs even if Discord refuses the edit below
             pipeline.start(outcome.op)
+        await interaction.response.edit_message(content=outcome.text, view=None, allowed_mentions=_NONE)
         return
     await interaction.response.edit_message(content=f"{pending_text(outcome.op)}\n{outcome.text}",
                                             view=pending_view(outcome.op), allowed_mentions=_NONE)

@@ -172,6 +172,14 @@ class Pipeline(ApprovalDecisions):
             await self.execute(op_id)
         except OpscordError as exc:
             log.warning("operation %s did not run: %s", op_id, exc)
+        except Exception:  # a background task: nobody else would see it
+            log.exception("operation %s stopped on an unexpected error; it is reported at the next start", op_id)
+
+    async def abandon(self, op: Operation, reason: str) -> None:
+        """A request whose first reply could not reach Discord never runs: close it and say why in the audit."""
+        if await self.store.transition(op.id, ("approved", "pending_approval", "pending_confirmation"), "failed",
+                                       finished_at=now_iso(), outcome=reason):
+            await self._audit_op(op, "error", error=reason)
 
     async def execute(self, op_id: str) -> Operation:
         """Lock, run the provider, health-check, audit the outcome and show it."""

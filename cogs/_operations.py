@@ -63,11 +63,15 @@ async def run_operation(ctx: AppContext, interaction: discord.Interaction[Any], 
     submitted = await pipeline.submit(inp, actor_of(interaction.user))  # refusals are audited by the pipeline
     interaction.extras[AUDITED_KEY] = True  # and so is every outcome from here on
     op = submitted.op
-    if submitted.state == "run":
-        await interaction.response.send_message(f"{request_line(op)} — {doing_line(op)}", allowed_mentions=_NONE)
-    else:
-        await interaction.response.send_message(pending_text(op), view=pending_view(op), allowed_mentions=_NONE)
-    message = await interaction.original_response()
+    try:
+        if submitted.state == "run":
+            await interaction.response.send_message(f"{request_line(op)} — {doing_line(op)}", allowed_mentions=_NONE)
+        else:
+            await interaction.response.send_message(pending_text(op), view=pending_view(op), allowed_mentions=_NONE)
+        message = await interaction.original_response()
+    except discord.HTTPException as exc:  # nobody saw the request, so it must not run
+        await pipeline.abandon(op, f"Discord refused the first reply ({exc.status}: {exc.text[:100]})")
+        raise
     await pipeline.store.set_message(op.id, message.channel.id, message.id)
     if submitted.state == "run":
         fresh = await pipeline.store.get(op.id)

@@ -30,3 +30,30 @@ async def test_user_text_never_pings(harness):
     msg = await h.wait_message(timeout=5)
     assert "@everyone" in msg.content
     assert msg.allowed_mentions == {"parse": []} or msg.allowed_mentions.get("parse") == []
+
+
+async def test_a_request_whose_first_reply_is_too_late_never_runs(harness, error_logs):
+    import asyncio
+
+    store = harness.ctx.pipeline.store
+    real = store.lock_holder
+
+    async def slow_lock_holder(*args):
+        await asyncio.sleep(3.2)  # e.g. a stalled disk: the 3 s for the first reply run out
+        return await real(*args)
+
+    store.lock_holder = slow_lock_holder
+    h = await harness.emu.run_command(harness.guild_id, harness.channels["deployments"], harness.users["alice"],
+                                      "deploy", {"service": "order-service", "version": "v1.0.0",
+                                                 "environment": "staging"})
+    await harness.emu.wait_until(lambda: h.refused, timeout=6)
+    assert h.refused[0]["code"] == 10062
+    await harness.settle()
+    store.lock_holder = real
+    rows = await harness.export()
+    assert rows[-1]["result"] == "error" and "Discord refused the first reply" in rows[-1]["error"]
+    async with harness.ctx.db.conn.execute("SELECT status FROM operations") as cur:
+        assert [r[0] for r in await cur.fetchall()] == ["failed"]
+    assert not (harness.tmp_path / "state" / "calls.jsonl").exists()
+    harness.emu.violations.clear()  # the late callback was the point
+    error_logs.records.clear()
