@@ -15,7 +15,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.emulator.models import JSON, Upload
 from bot.emulator.state import EmulatorState
-from bot.emulator.validation import PayloadError
+from bot.emulator.validation import PayloadError, check_message
 
 _log = logging.getLogger(__name__)
 
@@ -129,3 +129,10 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
         return reply({"code": 0, "message": f"emulator error: {exc!r}"}, 400)
     finally:
         await state.notify()
+
+
+async def read_message(request: web.Request, *, creating: bool) -> tuple[JSON, list[Upload]]:
+    """A message body (JSON or multipart) checked against Discord's message limits."""
+    payload, files = await read_body(request)
+    check_message(payload, creating=creating, file_count=len(files))
+    return payload, files

@@ -11,6 +11,7 @@ from bot.emulator.http_utils import (
     no_content,
     not_found,
     read_body,
+    read_message,
     reply,
     snowflake,
     state_of,
@@ -19,7 +20,7 @@ from bot.emulator.models import JSON, PRIVATE_THREAD, PUBLIC_THREAD, THREAD_TYPE
 from bot.emulator.payloads import channel_payload
 from bot.emulator.snowflake import iso_now
 from bot.emulator.state import EmulatorState
-from bot.emulator.validation import Problems, check_message, check_thread
+from bot.emulator.validation import Problems, check_thread
 
 routes = web.RouteTableDef()
 
@@ -133,8 +134,7 @@ async def create_message(request: web.Request) -> web.Response:
     """Send a message (JSON or multipart with files) to a channel or thread."""
     state = state_of(request)
     channel = _channel(request)
-    payload, files = await read_body(request)
-    check_message(payload, creating=True, file_count=len(files))
+    payload, files = await read_message(request, creating=True)
     if channel.is_thread and channel.locked and channel.archived:
         raise DiscordError(403, 50083, "Thread is locked")
     payload["flags"] = int(payload.get("flags") or 0) & ~64  # ephemeral exists only for interactions
@@ -170,8 +170,7 @@ async def edit_message(request: web.Request) -> web.Response:
     message = _message(request, _channel(request))
     if message.author_id != state.bot_user.id:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
-    payload, files = await read_body(request)
-    check_message(payload, creating=False, file_count=len(files))
+    payload, files = await read_message(request, creating=False)
     state.edit_message(message, payload, files)
     return reply(state.message_json(message))
 

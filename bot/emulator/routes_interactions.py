@@ -18,6 +18,7 @@ from bot.emulator.http_utils import (
     no_content,
     not_found,
     read_body,
+    read_message,
     reply,
     snowflake,
     state_of,
@@ -152,8 +153,7 @@ async def create_followup(request: web.Request) -> web.Response:
     """A followup; after a deferred response the first one fills the "thinking" @original, as on Discord."""
     state = state_of(request)
     handle = _webhook_handle(request)
-    payload, files = await read_body(request)
-    check_message(payload, creating=True, file_count=len(files))
+    payload, files = await read_message(request, creating=True)
     original = handle.original
     if original is not None and original.loading and handle.response_type == DEFERRED_MESSAGE:
         message = state.edit_message(original, payload, files)
@@ -184,8 +184,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     state = state_of(request)
     handle = _webhook_handle(request)
     message = _webhook_message(request, handle)
-    payload, files = await read_body(request)
-    check_message(payload, creating=False, file_count=len(files))
+    payload, files = await read_message(request, creating=False)
     state.edit_message(message, payload, files)
     return reply(state.message_json(message))
 
