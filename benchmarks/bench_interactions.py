@@ -24,8 +24,8 @@ from discord import app_commands
 
 from bot.bot import OpsBot
 from bot.config import parse_config
-from bot.emulator import DiscordEmulator
 from bot.runner import app_context
+from bot.sandbox.emulator import DiscordEmulator
 from bot.settings import Settings
 from bot.tasks import busy_tasks
 

@@ -7,7 +7,7 @@ implementations over one shared aiohttp session.
 - ``http`` / ``circuit`` / ``timing``: resilient HTTP calls (timeouts, retries, circuit breakers).
 - Providers: ``command``, ``webhook``, ``github_actions``, ``argocd``, ``kubernetes``;
   ``settings`` validates their config and ``build_deployer`` builds one.
-- ``fakes``: local fake upstream servers for tests and the sandbox.
 
-Nothing here imports ``bot`` or ``cogs``.
+Nothing here imports ``bot`` or ``cogs``. The local fakes of these upstreams (for tests and the
+sandbox) live in ``bot/sandbox/fakes``.
 """

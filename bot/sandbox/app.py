@@ -13,10 +13,10 @@ from pathlib import Path
 from bot.bot import OpsBot
 from bot.config import ConfigError, load_config
 from bot.context import AppContext
-from bot.emulator import DiscordEmulator
 from bot.logging_setup import configure_logging
 from bot.runner import app_context, redirect_discord
 from bot.sandbox.console import Console
+from bot.sandbox.emulator import DiscordEmulator
 from bot.sandbox.lines import LineSource, ScriptLines, StdinLines, enable_line_editing
 from bot.sandbox.parsing import ConsoleError, parse_line
 from bot.sandbox.terminal import restored_terminal

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.audit import AuditLog, AuditRow
-from bot.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.sandbox.display import Renderer, visible_to
+from bot.sandbox.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.sandbox.parsing import (
     USAGE,
     Action,

@@ -10,8 +10,8 @@ import re
 import time
 from datetime import datetime
 
-from bot.emulator.models import JSON, Message
-from bot.emulator.state import EmulatorState
+from bot.sandbox.emulator.models import JSON, Message
+from bot.sandbox.emulator.state import EmulatorState
 
 _MENTION = re.compile(r"<(@!?|@&|#)(\d+)>")
 _TIMESTAMP = re.compile(r"<t:(-?\d+)(?::([tTdDfFR]))?>")

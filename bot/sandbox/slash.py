@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.emulator.models import JSON
+from bot.sandbox.emulator.models import JSON
 from bot.sandbox.parsing import ConsoleError
 
 SUBCOMMAND, GROUP = 1, 2

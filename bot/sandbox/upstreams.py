@@ -10,10 +10,10 @@ import random
 from datetime import UTC, datetime, timedelta
 
 from bot.config import OpscordConfig
-from integrations.fakes import FakeGrafana, FakeLoki, FakePagerDuty, FakePrometheus, FakeStatuspage
-from integrations.fakes.base import FAKE_TOKEN
-from integrations.fakes.pagerduty import FAKE_ROUTING_KEY
-from integrations.fakes.statuspage import FAKE_PAGE_ID
+from bot.sandbox.fakes import FakeGrafana, FakeLoki, FakePagerDuty, FakePrometheus, FakeStatuspage
+from bot.sandbox.fakes.base import FAKE_TOKEN
+from bot.sandbox.fakes.pagerduty import FAKE_ROUTING_KEY
+from bot.sandbox.fakes.statuspage import FAKE_PAGE_ID
 from integrations.observability_settings import (
     GrafanaSettings,
     LokiSettings,

@@ -12,9 +12,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from bot.emulator.models import Message
-from bot.emulator.state import EmulatorState
 from bot.sandbox.display import Renderer, visible_to
+from bot.sandbox.emulator.models import Message
+from bot.sandbox.emulator.state import EmulatorState
 from bot.tasks import busy_tasks
 
 QUIET_S = 0.3

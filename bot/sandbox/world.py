@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.config import ChannelsConfig, GuildConfig, OpscordConfig, RoleRef
-from bot.emulator import DiscordEmulator
+from bot.sandbox.emulator import DiscordEmulator
 
 DEMO_MEMBERS: tuple[tuple[str, str], ...] = (
     ("alice", "operator"),

@@ -15,8 +15,8 @@ from bot.audit import AuditRow
 from bot.bot import OpsBot
 from bot.config import OpscordConfig, parse_config
 from bot.context import AppContext
-from bot.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.runner import app_context
+from bot.sandbox.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.settings import Settings
 from bot.tasks import busy_tasks
 

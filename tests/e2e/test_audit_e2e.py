@@ -3,7 +3,7 @@
 import json
 
 from bot.audit import SEED_KEYS
-from bot.emulator.models import EPHEMERAL_FLAG
+from bot.sandbox.emulator.models import EPHEMERAL_FLAG
 
 
 async def test_login_sync_and_audit_recent(harness):
@@ -62,7 +62,7 @@ async def test_member_options_are_audited_by_name(harness):
 async def test_export_over_the_attachment_limit_is_compressed_then_refused(harness, monkeypatch):
     import gzip
 
-    import bot.emulator.interactions as emu_interactions
+    import bot.sandbox.emulator.interactions as emu_interactions
     from bot.audit import AuditEntry
     for i in range(40):
         await harness.ctx.audit.append(AuditEntry(user="@x", command=f"/deploy order-service v1.0.{i} staging",

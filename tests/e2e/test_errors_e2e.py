@@ -2,7 +2,7 @@
 
 import logging
 
-from bot.emulator.models import EPHEMERAL_FLAG
+from bot.sandbox.emulator.models import EPHEMERAL_FLAG
 
 
 async def test_unexpected_failure_is_one_sentence_logged_and_audited(harness, error_logs, caplog):

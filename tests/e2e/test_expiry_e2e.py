@@ -2,7 +2,7 @@
 
 import asyncio
 
-from bot.emulator.models import EPHEMERAL_FLAG
+from bot.sandbox.emulator.models import EPHEMERAL_FLAG
 
 
 async def _expire_now(harness, op_id):

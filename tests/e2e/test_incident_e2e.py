@@ -5,10 +5,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.emulator.models import EPHEMERAL_FLAG, PUBLIC_THREAD
-from integrations.fakes import FakePagerDuty, FakeStatuspage
-from integrations.fakes.base import FAKE_TOKEN
-from integrations.fakes.pagerduty import FAKE_ROUTING_KEY
+from bot.sandbox.emulator.models import EPHEMERAL_FLAG, PUBLIC_THREAD
+from bot.sandbox.fakes import FakePagerDuty, FakeStatuspage
+from bot.sandbox.fakes.base import FAKE_TOKEN
+from bot.sandbox.fakes.pagerduty import FAKE_ROUTING_KEY
 from tests.e2e.harness import Harness
 from tests.helpers import example_raw
 

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from integrations.fakes import FakeArgoCD, FakeGitHub, FakeKubernetes
+from bot.sandbox.fakes import FakeArgoCD, FakeGitHub, FakeKubernetes
 from tests.e2e.harness import Harness
 from tests.helpers import example_raw
 
@@ -154,7 +154,7 @@ async def test_missing_secret_is_a_clear_failure(tmp_path, error_logs, upstreams
 
 @pytest.fixture
 async def monitored(tmp_path, error_logs):
-    from integrations.fakes import FakeGrafana, FakePrometheus
+    from bot.sandbox.fakes import FakeGrafana, FakePrometheus
     prom, grafana = FakePrometheus(), FakeGrafana("grafana-e2e-token-value")
     await prom.start()
     await grafana.start()

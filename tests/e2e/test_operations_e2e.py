@@ -3,7 +3,7 @@
 import asyncio
 import json
 
-from bot.emulator.models import EPHEMERAL_FLAG
+from bot.sandbox.emulator.models import EPHEMERAL_FLAG
 
 
 def calls(harness, action=None):

@@ -4,8 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.emulator.models import EPHEMERAL_FLAG
-from integrations.fakes import FakeLoki, FakePrometheus
+from bot.sandbox.emulator.models import EPHEMERAL_FLAG
+from bot.sandbox.fakes import FakeLoki, FakePrometheus
 from tests.e2e.harness import Harness
 from tests.helpers import example_raw
 

@@ -18,7 +18,7 @@ import yarl
 from discord.ext import commands
 from discord.gateway import DiscordWebSocket
 
-from bot.emulator import Channel, DiscordEmulator, Guild, Member, Role
+from bot.sandbox.emulator import Channel, DiscordEmulator, Guild, Member, Role
 from tests.conftest import ErrorLogCollector
 from tests.emulator.testbot import OpsTestBot
 

@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.emulator.validation import PayloadError, check_choices
+from bot.sandbox.emulator.validation import PayloadError, check_choices
 from tests.emulator.conftest import TOKEN, World
 from tests.emulator.testbot import OpsTestBot
 

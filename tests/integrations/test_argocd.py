@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from yarl import URL
 
+from bot.sandbox.fakes import FAKE_TOKEN, FakeArgoCD
 from integrations.argocd import ArgoCDDeployer
 from integrations.base import HealthStatus
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FAKE_TOKEN, FakeArgoCD
 from tests.integrations.helpers import make_request
 
 BASE = "https://argocd.example.test"

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from integrations.fakes import FAKE_TOKEN, FakeArgoCD, FakeGitHub, FakeKubernetes
-from integrations.fakes.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
+from bot.sandbox.fakes import FAKE_TOKEN, FakeArgoCD, FakeGitHub, FakeKubernetes
+from bot.sandbox.fakes.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 
 AUTH = {"Authorization": f"Bearer {FAKE_TOKEN}"}
 

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
+from bot.sandbox.fakes import FAKE_TOKEN, FakeGitHub
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FAKE_TOKEN, FakeGitHub
 from integrations.github_actions import GitHubActionsDeployer
 from tests.integrations.helpers import make_request
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from yarl import URL
 
+from bot.sandbox.fakes import FAKE_TOKEN, FakeGrafana
 from integrations.errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FAKE_TOKEN, FakeGrafana
 from integrations.grafana import GrafanaAnnotator, dashboard_url
 
 ROOT = "https://grafana.example.test"

@@ -10,8 +10,8 @@ from email.utils import format_datetime
 import aiohttp
 import pytest
 
+from bot.sandbox.fakes import FakeWebhookTarget
 from integrations.errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FakeWebhookTarget
 from integrations.http import HttpClient, upstream_message
 
 URL = "https://api.example.test/v1/things"

@@ -11,9 +11,9 @@ import ssl
 import pytest
 from yarl import URL
 
+from bot.sandbox.fakes import FAKE_TOKEN, FakeKubernetes
 from integrations.base import HealthStatus
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
-from integrations.fakes import FAKE_TOKEN, FakeKubernetes
 from integrations.kubernetes import KubernetesDeployer, rollout_state
 from integrations.kubernetes_auth import KubernetesAuth
 from tests.integrations.helpers import make_request

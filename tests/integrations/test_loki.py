@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bot.sandbox.fakes import FakeLoki
+from bot.sandbox.fakes.loki import LogQLError, parse_go_string, parse_logql
 from integrations.errors import ConfigurationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FakeLoki
-from integrations.fakes.loki import LogQLError, parse_go_string, parse_logql
 from integrations.loki import LokiLogSource, logql_selector
 
 BASE = "https://loki.example.test"

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from yarl import URL
 
+from bot.sandbox.fakes import FAKE_ROUTING_KEY, FAKE_TOKEN, FakePagerDuty
 from integrations.base import Pager
 from integrations.errors import ConfigurationError, UpstreamRefused, UpstreamTimeout
-from integrations.fakes import FAKE_ROUTING_KEY, FAKE_TOKEN, FakePagerDuty
 from integrations.pagerduty import PagerDutyPager, dedup_key_for
 
 EVENTS = "https://events.pagerduty.test/v2/enqueue"

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.sandbox.fakes import FakePrometheus
 from integrations.base import HealthStatus, Monitor
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FakePrometheus
 from integrations.prometheus import (
     PrometheusMonitor,
     Signal,

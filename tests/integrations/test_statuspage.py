@@ -8,9 +8,9 @@ import asyncio
 import pytest
 from yarl import URL
 
+from bot.sandbox.fakes import FAKE_PAGE_ID, FAKE_TOKEN, FakeStatuspage
 from integrations.base import StatusPage
 from integrations.errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FAKE_PAGE_ID, FAKE_TOKEN, FakeStatuspage
 from integrations.statuspage import AtlassianStatuspage
 
 API = "https://api.statuspage.test/v1"

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
+from bot.sandbox.fakes import FakeWebhookTarget
 from integrations.errors import UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
-from integrations.fakes import FakeWebhookTarget
 from integrations.webhook import WebhookProvider
 from tests.integrations.helpers import make_request
 

@@ -1,9 +1,9 @@
 """The demo guild built from the config, and messages rendered as a member sees them."""
 
 from bot.config import parse_config
-from bot.emulator import DiscordEmulator
-from bot.emulator.models import Message
 from bot.sandbox.display import Renderer, relative_time
+from bot.sandbox.emulator import DiscordEmulator
+from bot.sandbox.emulator.models import Message
 from bot.sandbox.world import build_world
 from tests.helpers import example_raw
 

@@ -29,3 +29,40 @@ def test_imports_run_one_way(package):
         if bad:
             offenders.append(f"{path.relative_to(ROOT)} imports {', '.join(sorted(bad))}")
     assert offenders == []
+
+
+DEV_TOOLS = ("bot.sandbox",)
+"""The emulator, the upstream fakes and the console: dev tools, out of the runtime path."""
+
+
+def module_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_dev_tools_stay_out_of_the_runtime_path():
+    """Only the sandbox itself, the entry point's `sandbox` command and tests reach bot.sandbox."""
+    offenders = []
+    for package in ("bot", "cogs", "integrations"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT)
+            if rel.parts[:2] == ("bot", "sandbox") or rel == Path("bot/__main__.py"):
+                continue
+            bad = {m for m in module_imports(path) if m == "bot.sandbox" or m.startswith(DEV_TOOLS[0] + ".")}
+            if bad:
+                offenders.append(f"{rel} imports {', '.join(sorted(bad))}")
+    assert offenders == []
+
+
+def test_entry_point_imports_the_sandbox_only_inside_its_command():
+    """`python -m bot` with a token never imports the emulator: the sandbox import is local to run_sandbox."""
+    tree = ast.parse((ROOT / "bot" / "__main__.py").read_text())
+    top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("bot.sandbox") for n in top_level)

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.emulator.models import ALL_PERMISSIONS, JSON, Message, Upload
-from bot.emulator.payloads import channel_payload
-from bot.emulator.state import EmulatorState
+from bot.sandbox.emulator.models import ALL_PERMISSIONS, JSON, Message, Upload
+from bot.sandbox.emulator.payloads import channel_payload
+from bot.sandbox.emulator.state import EmulatorState
 
 APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
 CALLBACK_DEADLINE_S = 3.0

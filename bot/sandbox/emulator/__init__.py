@@ -5,9 +5,9 @@ The real discord.py client runs against it (set ``discord.http.Route.BASE`` to
 :attr:`DiscordEmulator.gateway_url`); tests act as users and assert on what the bot did.
 """
 
-from bot.emulator.interactions import InteractionCallback, InteractionHandle
-from bot.emulator.models import Channel, Guild, Member, Message, Role, ScheduledEvent, User
-from bot.emulator.server import DiscordEmulator
+from bot.sandbox.emulator.interactions import InteractionCallback, InteractionHandle
+from bot.sandbox.emulator.models import Channel, Guild, Member, Message, Role, ScheduledEvent, User
+from bot.sandbox.emulator.server import DiscordEmulator
 
 __all__ = [
     "Channel",

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from bot.emulator.commands import CommandDataBuilder, find_command
-from bot.emulator.gateway import GatewayHub
-from bot.emulator.interactions import (
+from bot.sandbox.emulator.commands import CommandDataBuilder, find_command
+from bot.sandbox.emulator.gateway import GatewayHub
+from bot.sandbox.emulator.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     COMPONENT,
@@ -20,8 +20,8 @@ from bot.emulator.interactions import (
     interaction_payload,
     modal_submit_data,
 )
-from bot.emulator.models import JSON, Message
-from bot.emulator.state import EmulatorState
+from bot.sandbox.emulator.models import JSON, Message
+from bot.sandbox.emulator.state import EmulatorState
 
 
 class UserActions:

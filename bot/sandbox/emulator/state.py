@@ -11,7 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
-from bot.emulator.models import (
+from bot.sandbox.emulator.models import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
     JSON,
@@ -23,11 +23,11 @@ from bot.emulator.models import (
     Upload,
     User,
 )
-from bot.emulator.payloads import channel_payload, member_payload, message_payload, role_payload, user_payload
-from bot.emulator.snowflake import SnowflakeFactory, iso_now
+from bot.sandbox.emulator.payloads import channel_payload, member_payload, message_payload, role_payload, user_payload
+from bot.sandbox.emulator.snowflake import SnowflakeFactory, iso_now
 
 if TYPE_CHECKING:
-    from bot.emulator.interactions import InteractionHandle
+    from bot.sandbox.emulator.interactions import InteractionHandle
 
 T = TypeVar("T")
 KEPT_FLAGS = 64 | LOADING_FLAG

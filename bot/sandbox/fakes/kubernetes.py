@@ -16,8 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.base import FAKE_TOKEN, FakeServer
-from integrations.fakes.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
+from bot.sandbox.fakes.base import FAKE_TOKEN, FakeServer
+from bot.sandbox.fakes.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 
 __all__ = ["FakeDeployment", "FakeKubernetes", "status_object"]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.base import FAKE_TOKEN, FakeServer
+from bot.sandbox.fakes.base import FAKE_TOKEN, FakeServer
 
 __all__ = ["FakeGitHub", "FakeWorkflow"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.emulator.http_utils import (
+from bot.sandbox.emulator.http_utils import (
     UNKNOWN_EVENT,
     UNKNOWN_GUILD,
     UNKNOWN_MEMBER,
@@ -14,10 +14,16 @@ from bot.emulator.http_utils import (
     snowflake,
     state_of,
 )
-from bot.emulator.models import Guild, ScheduledEvent
-from bot.emulator.payloads import channel_payload, guild_payload, member_payload, role_payload, scheduled_event_payload
-from bot.emulator.state import EmulatorState
-from bot.emulator.validation import Problems, check_scheduled_event
+from bot.sandbox.emulator.models import Guild, ScheduledEvent
+from bot.sandbox.emulator.payloads import (
+    channel_payload,
+    guild_payload,
+    member_payload,
+    role_payload,
+    scheduled_event_payload,
+)
+from bot.sandbox.emulator.state import EmulatorState
+from bot.sandbox.emulator.validation import Problems, check_scheduled_event
 
 routes = web.RouteTableDef()
 EVENT_STATUSES = frozenset({1, 2, 3, 4})

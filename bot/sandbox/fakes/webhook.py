@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.base import FakeServer
+from bot.sandbox.fakes.base import FakeServer
 from integrations.webhook import REQUEST_ID_HEADER, SIGNATURE_HEADER, sign
 
 __all__ = ["FakeWebhookTarget"]

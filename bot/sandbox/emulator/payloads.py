@@ -7,7 +7,7 @@ stops the bot, so these builders always emit the full set.
 
 from __future__ import annotations
 
-from bot.emulator.models import (
+from bot.sandbox.emulator.models import (
     JSON,
     Channel,
     Guild,
@@ -17,7 +17,7 @@ from bot.emulator.models import (
     ScheduledEvent,
     User,
 )
-from bot.emulator.snowflake import iso_now
+from bot.sandbox.emulator.snowflake import iso_now
 
 
 def user_payload(user: User) -> JSON:

@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
-from bot.emulator.models import JSON, Upload
-from bot.emulator.state import EmulatorState
-from bot.emulator.validation import PayloadError, check_message
+from bot.sandbox.emulator.models import JSON, Upload
+from bot.sandbox.emulator.state import EmulatorState
+from bot.sandbox.emulator.validation import PayloadError, check_message
 
 _log = logging.getLogger(__name__)
 

@@ -21,12 +21,12 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.emulator import routes_app, routes_channels, routes_guilds, routes_interactions
-from bot.emulator.actions import UserActions
-from bot.emulator.gateway import GatewayHub
-from bot.emulator.http_utils import STATE_KEY, emulator_middleware
-from bot.emulator.interactions import InteractionHandle
-from bot.emulator.models import (
+from bot.sandbox.emulator import routes_app, routes_channels, routes_guilds, routes_interactions
+from bot.sandbox.emulator.actions import UserActions
+from bot.sandbox.emulator.gateway import GatewayHub
+from bot.sandbox.emulator.http_utils import STATE_KEY, emulator_middleware
+from bot.sandbox.emulator.interactions import InteractionHandle
+from bot.sandbox.emulator.models import (
     DEFAULT_EVERYONE_PERMISSIONS,
     JSON,
     Channel,
@@ -37,8 +37,8 @@ from bot.emulator.models import (
     ScheduledEvent,
     User,
 )
-from bot.emulator.payloads import channel_payload, member_payload, role_payload
-from bot.emulator.state import EmulatorState
+from bot.sandbox.emulator.payloads import channel_payload, member_payload, role_payload
+from bot.sandbox.emulator.state import EmulatorState
 
 T = TypeVar("T")
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.emulator.commands import check_command_list, store_commands
-from bot.emulator.http_utils import (
+from bot.sandbox.emulator.commands import check_command_list, store_commands
+from bot.sandbox.emulator.http_utils import (
     UNKNOWN_GUILD,
     UNKNOWN_USER,
     DiscordError,
@@ -15,7 +15,7 @@ from bot.emulator.http_utils import (
     snowflake,
     state_of,
 )
-from bot.emulator.payloads import user_payload
+from bot.sandbox.emulator.payloads import user_payload
 
 routes = web.RouteTableDef()
 GATEWAY_URL_KEY = web.AppKey("gateway_url", str)

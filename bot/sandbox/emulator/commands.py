@@ -10,8 +10,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from bot.emulator.models import JSON
-from bot.emulator.validation import Problems
+from bot.sandbox.emulator.models import JSON
+from bot.sandbox.emulator.validation import Problems
 
 NAME_PATTERN = re.compile(r"^[-_'\w]{1,32}$")
 SUBCOMMAND, GROUP = 1, 2

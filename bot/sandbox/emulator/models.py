@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.emulator.snowflake import iso_now
+from bot.sandbox.emulator.snowflake import iso_now
 
 JSON = dict[str, Any]
 """A decoded JSON object."""

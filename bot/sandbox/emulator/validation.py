@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from bot.emulator.models import COMPONENTS_V2_FLAG, JSON
-from bot.emulator.snowflake import parse_iso
+from bot.sandbox.emulator.models import COMPONENTS_V2_FLAG, JSON
+from bot.sandbox.emulator.snowflake import parse_iso
 
 INVALID_FORM_BODY = 50035
 EMPTY_MESSAGE = 50006

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.emulator.http_utils import (
+from bot.sandbox.emulator.http_utils import (
     ALREADY_ACKNOWLEDGED,
     INVALID_WEBHOOK_TOKEN,
     UNKNOWN_INTERACTION,
@@ -23,7 +23,7 @@ from bot.emulator.http_utils import (
     snowflake,
     state_of,
 )
-from bot.emulator.interactions import (
+from bot.sandbox.emulator.interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
     CALLBACK_DEADLINE_S,
@@ -32,9 +32,9 @@ from bot.emulator.interactions import (
     InteractionCallback,
     InteractionHandle,
 )
-from bot.emulator.models import JSON, LOADING_FLAG, Message, Upload
-from bot.emulator.state import EmulatorState
-from bot.emulator.validation import INVALID_FORM_BODY, PayloadError, check_choices, check_message, check_modal
+from bot.sandbox.emulator.models import JSON, LOADING_FLAG, Message, Upload
+from bot.sandbox.emulator.state import EmulatorState
+from bot.sandbox.emulator.validation import INVALID_FORM_BODY, PayloadError, check_choices, check_message, check_modal
 
 routes = web.RouteTableDef()
 

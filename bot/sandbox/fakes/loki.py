@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.base import FakeServer
+from bot.sandbox.fakes.base import FakeServer
 
 __all__ = ["FakeLoki", "LogQLError", "parse_go_string", "parse_logql"]
 

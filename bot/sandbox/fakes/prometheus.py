@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from integrations.fakes.base import FakeServer
+from bot.sandbox.fakes.base import FakeServer
 
 __all__ = ["FakePrometheus", "format_value"]
 

@@ -16,9 +16,9 @@ from collections import deque
 
 from aiohttp import WSMsgType, web
 
-from bot.emulator.models import JSON
-from bot.emulator.payloads import guild_create_payload, member_payload, scheduled_event_payload, user_payload
-from bot.emulator.state import EmulatorState
+from bot.sandbox.emulator.models import JSON
+from bot.sandbox.emulator.payloads import guild_create_payload, member_payload, scheduled_event_payload, user_payload
+from bot.sandbox.emulator.state import EmulatorState
 
 _log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.emulator.http_utils import (
+from bot.sandbox.emulator.http_utils import (
     UNKNOWN_CHANNEL,
     UNKNOWN_MESSAGE,
     DiscordError,
@@ -16,11 +16,11 @@ from bot.emulator.http_utils import (
     snowflake,
     state_of,
 )
-from bot.emulator.models import JSON, PRIVATE_THREAD, PUBLIC_THREAD, THREAD_TYPES, Channel, Message
-from bot.emulator.payloads import channel_payload
-from bot.emulator.snowflake import iso_now
-from bot.emulator.state import EmulatorState
-from bot.emulator.validation import Problems, check_thread
+from bot.sandbox.emulator.models import JSON, PRIVATE_THREAD, PUBLIC_THREAD, THREAD_TYPES, Channel, Message
+from bot.sandbox.emulator.payloads import channel_payload
+from bot.sandbox.emulator.snowflake import iso_now
+from bot.sandbox.emulator.state import EmulatorState
+from bot.sandbox.emulator.validation import Problems, check_thread
 
 routes = web.RouteTableDef()
 
