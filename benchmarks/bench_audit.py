@@ -13,8 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.audit import AuditEntry, AuditLog
-from bot.db import Database
+from bot.store import AuditEntry, SQLiteStore
 
 
 def entry(i: int) -> AuditEntry:
@@ -25,31 +24,25 @@ def entry(i: int) -> AuditEntry:
 
 async def grouped(path: Path, rows: int, concurrency: int) -> float:
     """Concurrent callers; the single writer commits whatever is waiting in one transaction."""
-    db = await Database.open(path)
-    log = AuditLog(db)
-    log.start()
+    store = await SQLiteStore.open(path)
     started = time.perf_counter()
     for offset in range(0, rows, concurrency):
-        await asyncio.gather(*(log.append(entry(offset + i)) for i in range(min(concurrency, rows - offset))))
+        await asyncio.gather(*(store.append(entry(offset + i)) for i in range(min(concurrency, rows - offset))))
     elapsed = time.perf_counter() - started
-    assert (await log.verify()).ok
-    await log.close()
-    await db.close()
+    assert (await store.verify()).ok
+    await store.close()
     return rows / elapsed
 
 
 async def one_by_one(path: Path, rows: int) -> float:
     """Baseline: each append waits for its own commit before the next starts."""
-    db = await Database.open(path)
-    log = AuditLog(db)
-    log.start()
+    store = await SQLiteStore.open(path)
     started = time.perf_counter()
     for i in range(rows):
-        await log.append(entry(i))
+        await store.append(entry(i))
     elapsed = time.perf_counter() - started
-    assert (await log.verify()).ok
-    await log.close()
-    await db.close()
+    assert (await store.verify()).ok
+    await store.close()
     return rows / elapsed
 
 

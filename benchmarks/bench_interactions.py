@@ -22,12 +22,12 @@ import discord
 import yarl
 from discord import app_commands
 
-from bot.bot import OpsBot
+from bot.app import discord_app, open_foundation
+from bot.client import OpsBot
 from bot.config import parse_config
-from bot.runner import app_context
 from bot.sandbox.emulator import DiscordEmulator
+from bot.sandbox.tasks import busy_tasks
 from bot.settings import Settings
-from bot.tasks import busy_tasks
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token-0123456789abcdef"  # noqa: S105 - the emulator's token
@@ -103,8 +103,8 @@ async def main() -> None:
     raw["guild"] = {"id": guild.id}
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(discord_token=TOKEN, opscord_db=Path(tmp) / "bench.db")
-        async with app_context(settings, parse_config(raw)) as ctx:
-            ops = OpsBot(ctx, guild_ready_timeout=0.1)
+        async with open_foundation(settings, parse_config(raw)) as base_resources:
+            ops = OpsBot(discord_app(base_resources), guild_ready_timeout=0.1)
             task = asyncio.create_task(ops.start(TOKEN))
             await asyncio.wait_for(ops.wait_until_ready(), 10)
             ours = await measure(emu, guild.id, channel.id, user.id, "audit recent", n=args.n, burst=args.burst)

@@ -13,9 +13,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from bot.audit import AuditLog
-from bot.db import Database
 from bot.settings import Settings
+from bot.store import Store, open_store
 
 
 def _settings() -> Settings:
@@ -90,23 +89,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 async def fallback(settings: Settings, args: argparse.Namespace) -> int:
-    """`run-op` / `approve`: the pipeline without Discord, acting as the shell user."""
+    """`run-op` / `approve`: the pipeline without Discord, acting as the OS account of the real uid."""
+    from bot.app import compose, open_foundation
     from bot.config import ConfigError, load_config
     from bot.fallback import (
-        ConsoleNotifier,
+        ConfigMembers,
         FallbackError,
+        NoIncidentRoom,
         cli_actor,
+        cli_call,
         decide,
         parse_operation,
         print_line,
         run_operation,
     )
-    from bot.runner import app_context
 
     try:
         config = load_config(settings.opscord_config)
         actor = cli_actor(config)
-        inp = parse_operation(args.words) if args.cmd == "run-op" else None
+        parsed = parse_operation(args.words) if args.cmd == "run-op" else None
     except ConfigError as exc:
         print(f"opscord: {settings.opscord_config} is invalid ({len(exc.problems)} problem(s)); run check-config",
               file=sys.stderr)
@@ -114,12 +115,12 @@ async def fallback(settings: Settings, args: argparse.Namespace) -> int:
     except FallbackError as exc:
         print(f"opscord: {exc}", file=sys.stderr)
         return 2
-    async with app_context(settings, config) as ctx:
-        assert ctx.pipeline is not None
-        ctx.pipeline.notifier = ConsoleNotifier(print_line)
-        if inp is not None:
-            return await run_operation(ctx.pipeline, inp, actor, print_line)
-        return await decide(ctx.pipeline, args.op_id, actor, args.reject, print_line)
+    async with open_foundation(settings, config) as base:
+        app = compose(base, members=ConfigMembers(config), room=NoIncidentRoom())
+        if parsed is not None:
+            inp, command = parsed
+            return await run_operation(app, inp, cli_call(actor, command), print_line)
+        return await decide(app, args.op_id, actor, args.reject, print_line)
 
 
 def check_config(path: Path) -> int:
@@ -148,7 +149,7 @@ def check_config(path: Path) -> int:
 def policy_explain(config_path: Path, action: str, environment: str, service: str | None) -> int:
     """Print the matching policy row and what it requires."""
     from bot.config import ACTIONS, ConfigError, load_config
-    from bot.policy import PolicyEngine
+    from bot.pipeline.policy import PolicyEngine
 
     try:
         config = load_config(config_path)
@@ -173,26 +174,24 @@ def policy_explain(config_path: Path, action: str, environment: str, service: st
 def _normalize_since(since: str | None) -> str | None:
     if since is None:
         return None
-    from datetime import UTC, datetime
+    from bot.errors import ValidationFailed
+    from bot.trail import parse_since
 
     try:
-        moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
-    except ValueError:
-        raise SystemExit(f"opscord: --since {since!r} is not an ISO date or timestamp") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return parse_since(since)
+    except ValidationFailed:
+        raise SystemExit(f"opscord: --since {since[:40]!r} is not an ISO date or timestamp") from None
 
 
 @contextlib.asynccontextmanager
-async def _open_audit(db_path: Path) -> AsyncIterator[AuditLog]:
+async def _open_store(db_path: Path) -> AsyncIterator[Store]:
     if not await asyncio.to_thread(db_path.is_file):
         raise SystemExit(f"opscord: no database at {db_path}")
-    db = await Database.open(db_path)
+    store = await open_store(db_path)
     try:
-        yield AuditLog(db)
+        yield store
     finally:
-        await db.close()
+        await store.close()
 
 
 def _checkpoints(values: list[str]) -> dict[int, str]:
@@ -207,10 +206,20 @@ def _checkpoints(values: list[str]) -> dict[int, str]:
 
 async def audit_verify(db_path: Path, checkpoints: dict[int, str] | None = None) -> int:
     """Exit 0 with "N rows, chain intact", or 1 naming the first bad row."""
-    async with _open_audit(db_path) as audit:
-        result = await audit.verify()
+    from bot.store.records import VerifyResult
+
+    async with _open_store(db_path) as store:
+        result = await store.verify()
         if result.ok and checkpoints:
-            result = await audit.check_checkpoints(checkpoints) or result
+            stored = await store.audit_hashes(checkpoints)
+            for row_id, expected in sorted(checkpoints.items()):
+                if row_id not in stored:
+                    result = VerifyResult(0, False, row_id, "is missing, but a checkpoint names it (truncated?)")
+                    break
+                if stored[row_id] != expected.lower():
+                    result = VerifyResult(0, False, row_id,
+                                          "hash differs from its checkpoint (the chain was rewritten)")
+                    break
     print(str(result), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
@@ -227,21 +236,16 @@ async def audit_dora(db_path: Path, config_path: Path, days: int) -> int:
     except ConfigError as exc:
         raise SystemExit(f"opscord: {config_path} is invalid ({len(exc.problems)} problem(s)); "
                          "run check-config") from None
-    if not await asyncio.to_thread(db_path.is_file):
-        raise SystemExit(f"opscord: no database at {db_path}")
-    db = await Database.open(db_path)
-    try:
-        print("\n".join((await dora(config, db, days)).lines()))
-    finally:
-        await db.close()
+    async with _open_store(db_path) as store:
+        print("\n".join((await dora(config, store, days)).lines()))
     return 0
 
 
 async def audit_export(db_path: Path, since: str | None) -> int:
     """Print JSON lines in the seed's format."""
     since_norm = _normalize_since(since)
-    async with _open_audit(db_path) as audit:
-        async for row in audit.iter_rows(since_norm):
+    async with _open_store(db_path) as store:
+        async for row in store.audit_rows(since_norm):
             sys.stdout.write(json.dumps(row.export(), ensure_ascii=False) + "\n")
     return 0
 
@@ -252,7 +256,7 @@ def run_bot(settings: Settings) -> int:
         from bot.sandbox import run_sandbox
 
         return run_sandbox(settings, token_notice=True)
-    from bot.runner import run
+    from bot.app import run
 
     return asyncio.run(run(settings))
 

@@ -186,10 +186,28 @@ class IncidentsConfig(_Strict):
         return value
 
 
-class FallbackConfig(_Strict):
-    """The CLI fallback (`run-op`, `approve`): login names on the Opscord host → the Discord roles they hold."""
+class FallbackUser(_Strict):
+    """An account on the Opscord host that may act through the CLI fallback, as the Discord member it is."""
 
-    users: dict[str, list[RoleRef]] = Field(default_factory=dict)
+    member_id: int = Field(gt=0, description="The person's Discord member id: they count once, clicking or typing.")
+    roles: list[RoleRef] = Field(default_factory=list, description="The Discord roles they hold (Discord may be down).")
+    name: str | None = Field(default=None, description="Their Discord name in the audit log (default: the login).")
+
+
+class FallbackConfig(_Strict):
+    """The CLI fallback (`run-op`, `approve`): OS accounts on the Opscord host → the Discord members they are."""
+
+    users: dict[str, FallbackUser] = Field(default_factory=dict)
+
+
+class OperationsConfig(_Strict):
+    """How operations run: their time limit, the graceful stop, and a provider found running after a crash."""
+
+    timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    stop_grace_seconds: int = Field(default=30, ge=0, le=3600,
+                                    description="On SIGTERM, how long running operations may take to finish.")
+    orphans: Literal["wait", "end"] = Field(
+        default="wait", description="After a crash, wait for a provider process still running, or end it.")
 
 
 class AccessConfig(_Strict):
@@ -222,6 +240,7 @@ class OpscordConfig(_Strict):
     access: AccessConfig = Field(default_factory=AccessConfig)
     audit: AuditConfig = Field(default_factory=AuditConfig)
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
+    operations: OperationsConfig = Field(default_factory=OperationsConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from bot.config import OpscordConfig
-from bot.db import Database
-from bot.operations import parse_iso
+from bot.store import Store
+from bot.times import parse_iso
 
 FAILURE_WINDOW = timedelta(hours=24)
 
@@ -55,18 +55,15 @@ def _duration(delta: timedelta) -> str:
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
 
 
-async def dora(config: OpscordConfig, db: Database, days: int = 30, now: datetime | None = None) -> DoraReport:
+async def dora(config: OpscordConfig, store: Store, days: int = 30, now: datetime | None = None) -> DoraReport:
     """Compute the report for the environments marked `protected` (production-like)."""
     now = now or datetime.now(UTC)
     since = now - timedelta(days=days)
     envs = tuple(e.name for e in config.environments if e.protected)
-    marks = ", ".join("?" for _ in envs) or "''"
-    async with db.conn.execute(
-            f"SELECT service, environment, kind, status, started_at FROM deploys WHERE environment IN ({marks}) "  # noqa: S608
-            "ORDER BY started_at", envs) as cur:
-        history = [(str(r[0]), str(r[1]), str(r[2]), str(r[3]), parse_iso(str(r[4]))) async for r in cur]
-    async with db.conn.execute("SELECT service, created_at, resolved_at FROM incidents") as cur:
-        incidents = [(r[0], parse_iso(str(r[1])), parse_iso(str(r[2])) if r[2] else None) async for r in cur]
+    history = [(r.service, r.environment, r.kind, r.status, parse_iso(r.started_at))
+               for r in await store.deploys_in(envs)]
+    incidents = [(i.service, parse_iso(i.created_at), parse_iso(i.resolved_at) if i.resolved_at else None)
+                 for i in await store.incidents(open_only=False) if i.status not in ("opening", "failed")]
     deploys = [h for h in history if h[2] == "deploy" and h[4] >= since and h[3] in ("succeeded", "failed")]
     failed = 0
     for service, env, _kind, status, at in deploys:

@@ -1,22 +1,25 @@
 """The CLI fallback for when Discord (or the bot) is down: `run-op` and `approve`.
 
-Same pipeline, policy, locks and audit as the slash commands. The actor is the login name of the
-shell user on the Opscord host, and `[fallback].users` in the config says which Discord roles that
-name holds here; nobody else can act. Audit rows carry the channel `#cli`.
+Same pipeline, policy, locks and audit as the slash commands. Who acts is the OS account of the
+process's real uid — never an environment variable such as LOGNAME or USER — and `[fallback].users`
+says which Discord member that account is and which roles they hold. So one person counts once
+whether they click in Discord or type here, and nobody approves their own request either way.
+Audit rows carry the channel `#cli`.
 """
 
 from __future__ import annotations
 
-import getpass
+import os
+import pwd
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 
+from bot.app import App
 from bot.config import OpscordConfig
-from bot.errors import OpscordError
-from bot.operation_types import Actor, ActorRole, ClickOutcome, OpAction, OperationInput
-from bot.operations import Operation
-from bot.pipeline import Pipeline
-from bot.render import doing_line, needs_sentence, request_line
+from bot.errors import ValidationFailed
+from bot.pipeline import Actor, ActorRole, Card, Click, Invocation, MessageRef, OpAction, OperationInput, Refused
+from bot.pipeline.states import PENDING, TERMINAL
 
 SUCCESS, FAILED, USAGE, WAITING = 0, 1, 2, 3
 CHANNEL = "cli"
@@ -32,34 +35,65 @@ class FallbackError(Exception):
     """A one-line reason to stop with exit code 2."""
 
 
-class ConsoleNotifier:
-    """Prints what Discord would have shown."""
-
-    def __init__(self, out: Callable[[str], None]) -> None:
-        self._out = out
-
-    async def show(self, op: Operation, text: str, *, final: bool, disable: bool = False) -> None:
-        """Print the operation's new state."""
-        self._out(text)
-
-    async def announce(self, text: str) -> None:
-        """Print an announcement."""
-        self._out(text)
+def os_account() -> str:
+    """The login name of this process's real uid (from the password database, not the environment)."""
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return f"uid {os.getuid()}"
 
 
-def cli_actor(config: OpscordConfig, login: str | None = None) -> Actor:
-    """The shell user, with the roles `[fallback].users` gives that login name."""
-    name = login or getpass.getuser()
-    refs = config.fallback.users.get(name)
-    if refs is None:
-        raise FallbackError(f"the login name {name!r} is not in [fallback].users of the config, so it cannot act "
-                            f"through the CLI fallback; an admin adds it with the Discord roles it should hold")
-    roles = tuple(ActorRole(int(r), "") if isinstance(r, int) or r.isdigit() else ActorRole(0, r) for r in refs)
-    return Actor(id=f"cli:{name}", name=name, roles=roles)
+def _roles(refs: list[str | int]) -> tuple[ActorRole, ...]:
+    return tuple(ActorRole(int(r), "") if isinstance(r, int) or r.isdigit() else ActorRole(0, r) for r in refs)
 
 
-def parse_operation(words: list[str]) -> OperationInput:
-    """`deploy S V E`, `rollback S E`, `scale S N E` or `migrate S E` → the pipeline's input."""
+def cli_actor(config: OpscordConfig, account: str | None = None) -> Actor:
+    """The person behind the OS account, as the Discord member `[fallback].users` names."""
+    name = account or os_account()
+    user = config.fallback.users.get(name)
+    if user is None:
+        raise FallbackError(f"the account {name!r} is not in [fallback].users of the config, so it cannot act "
+                            f"through the CLI fallback; an admin adds it with its Discord member id and roles")
+    return Actor(id=str(user.member_id), name=user.name or name, roles=_roles(user.roles))
+
+
+class ConfigMembers:
+    """Members' roles as `[fallback].users` states them (Discord may be down): the pipeline's `Members`."""
+
+    def __init__(self, config: OpscordConfig) -> None:
+        self._config = config
+
+    async def actor(self, member_id: str) -> Actor | None:
+        """The member with this id, if an account maps to them."""
+        for login, user in self._config.fallback.users.items():
+            if str(user.member_id) == member_id:
+                return Actor(id=member_id, name=user.name or login, roles=_roles(user.roles))
+        return None
+
+
+class NoIncidentRoom:
+    """The CLI fallback does not open incidents (they live in Discord threads)."""
+
+    async def open(self, name: str, announcement: str) -> str:
+        """Refuse."""
+        raise ValidationFailed("Incidents need Discord; the CLI fallback cannot open one.")
+
+    async def post(self, thread_id: str, text: str) -> None:
+        """Refuse."""
+        raise ValidationFailed("Incidents need Discord.")
+
+    async def schedule(self, name: str, start: datetime, end: datetime, location: str, description: str) -> str:
+        """Refuse."""
+        raise ValidationFailed("Incidents need Discord.")
+
+
+def cli_call(actor: Actor, command: str) -> Invocation:
+    """A command typed at the CLI."""
+    return Invocation(actor=actor, command=command, channel_name=CHANNEL, received_at=datetime.now(UTC), via="cli")
+
+
+def parse_operation(words: list[str]) -> tuple[OperationInput, str]:
+    """`deploy S V E`, `rollback S E`, `scale S N E` or `migrate S E` → the request and its slash form."""
     if not words or words[0] not in USAGE_LINES:
         raise FallbackError(f"say which operation: {'; '.join(USAGE_LINES.values())}")
     action: OpAction = words[0]  # type: ignore[assignment]
@@ -71,56 +105,74 @@ def parse_operation(words: list[str]) -> OperationInput:
     version = args[1] if action == "deploy" else None
     replicas = None
     if action == "scale":
-        if not args[1].isdigit():
-            raise FallbackError(f"REPLICAS must be a whole number, not {args[1]!r}")
+        if not args[1].isdigit() or len(args[1]) > 6:
+            raise FallbackError(f"REPLICAS must be a whole number, not {args[1][:20]!r}")
         replicas = int(args[1])
-    command = " ".join([f"/{action}", *args])
-    return OperationInput(action=action, service=service, environment=environment, command=command,
-                          version=version, replicas=replicas, channel_name=CHANNEL)
+    inp = OperationInput(action=action, service=service, environment=environment, version=version, replicas=replicas)
+    return inp, " ".join([f"/{action}", *args])
 
 
-async def run_operation(pipeline: Pipeline, inp: OperationInput, actor: Actor,
-                        out: Callable[[str], None]) -> int:
-    """Submit; run it here when nothing is needed, else say how to approve or confirm."""
+class ConsoleReply:
+    """Prints what Discord would have shown (the pipeline's `FirstReply` and `ClickReply`)."""
+
+    def __init__(self, out: Callable[[str], None]) -> None:
+        self._out = out
+        self.refused: str | None = None
+
+    async def show(self, card: Card) -> MessageRef | None:
+        """Print the request's card."""
+        self._out(card.text)
+        return None
+
+    async def update(self, card: Card) -> None:
+        """Print the request's new card."""
+        self._out(card.text)
+
+    async def tell(self, sentence: str) -> None:
+        """Print a sentence meant for this person only."""
+        self.refused = sentence
+        self._out(sentence)
+
+
+async def run_operation(app: App, inp: OperationInput, call: Invocation, out: Callable[[str], None]) -> int:
+    """Request; run it here when nothing is needed, else say how to approve or confirm."""
     try:
-        submitted = await pipeline.submit(inp, actor)
-    except OpscordError as exc:
+        op = await app.pipeline.request(inp, call, ConsoleReply(out))
+    except Refused as exc:
         out(exc.message)
         return FAILED
-    op = submitted.op
-    if submitted.state == "run":
-        out(f"{request_line(op)} — {doing_line(op)}")
-        return await _execute(pipeline, op, out)
-    how = "approve it" if submitted.state == "approval" else "confirm it (the requester)"
-    out(f"{request_line(op)} — {needs_sentence(op)}")
-    out(f"Request {op.id}: {how} with `python -m bot approve {op.id}` (or reject with --reject).")
-    return WAITING
+    if op.status in PENDING:
+        how = "approve it" if op.status == "pending_approval" else "confirm it (the requester)"
+        out(f"Request {op.id}: {how} with `python -m bot approve {op.id}` (or reject with --reject).")
+        return WAITING
+    return await _finish(app, op.id, out)
 
 
-async def decide(pipeline: Pipeline, op_id: str, actor: Actor, reject: bool, out: Callable[[str], None]) -> int:
-    """Approve, reject, confirm or cancel a pending request; run it here when that completes it."""
-    op = await pipeline.store.get(op_id)
+async def decide(app: App, op_id: str, actor: Actor, reject: bool, out: Callable[[str], None]) -> int:
+    """Approve, reject, confirm or cancel a waiting request; run it here when that completes it."""
+    op = await app.store.operation(op_id)
     if op is None:
         out(f"No request {op_id}.")
         return FAILED
-    outcome: ClickOutcome
     if op.status == "pending_confirmation":
-        outcome = await pipeline.confirm(op_id, actor, not reject)
-    elif reject:
-        outcome = await pipeline.reject(op_id, actor)
+        kind = "cancel" if reject else "confirm"
     else:
-        outcome = await pipeline.approve(op_id, actor)
-    out(outcome.text)
-    if outcome.refused:
+        kind = "reject" if reject else "approve"
+    reply = ConsoleReply(out)
+    call = cli_call(actor, f"approve {op_id}" + (" --reject" if reject else ""))
+    after = await app.pipeline.click(Click(op_id, kind, call), reply)  # type: ignore[arg-type]
+    if reply.refused is not None or after is None:
         return FAILED
-    if outcome.run:
-        return await _execute(pipeline, outcome.op, out)
-    return SUCCESS if outcome.finished else WAITING
+    if after.status in ("approved", "running"):
+        return await _finish(app, op_id, out)
+    return SUCCESS if after.status in TERMINAL else WAITING
 
 
-async def _execute(pipeline: Pipeline, op: Operation, out: Callable[[str], None]) -> int:
-    done = await pipeline.execute(op.id)
-    return SUCCESS if done.status == "succeeded" else FAILED
+async def _finish(app: App, op_id: str, out: Callable[[str], None]) -> int:
+    done = await app.pipeline.runner.wait(op_id)
+    if done is not None and done.outcome:
+        out(done.outcome)
+    return SUCCESS if done is not None and done.status == "succeeded" else FAILED
 
 
 def print_line(text: str) -> None:

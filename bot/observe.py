@@ -1,4 +1,8 @@
-"""What /status and /logs show, without Discord: versions, health, locks, recent deploys, log lines."""
+"""What /status and /logs show, without Discord: versions, health, locks, recent deploys, log lines.
+
+Both go through the journal's command corridor: access to the family is checked, and the command's
+audit row is committed before the caller replies.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,10 @@ from datetime import timedelta
 
 from bot.config import OpscordConfig, ServiceConfig
 from bot.errors import ValidationFailed
-from bot.operations import PENDING, DeployRecord, Lock, OperationStore
+from bot.pipeline import Invocation, Journal
+from bot.pipeline.states import PENDING
 from bot.providers import ProviderRegistry
+from bot.store import DeployRecord, Lock, Store
 from integrations.base import HealthReport, HealthStatus, LogLine
 from integrations.errors import IntegrationError
 
@@ -75,40 +81,56 @@ async def _health(providers: ProviderRegistry, service: str, environment: str) -
         return HealthReport(HealthStatus.UNKNOWN, str(exc))
 
 
-async def service_status(config: OpscordConfig, store: OperationStore, providers: ProviderRegistry,
-                         name: str) -> ServiceStatus:
-    """Versions, health (checked concurrently), locks and pending requests per environment."""
-    svc = known_service(config, name)
-    healths = await asyncio.gather(*(_health(providers, svc.name, env) for env in svc.environments))
-    pending = await store.with_status(*PENDING)
-    environments = []
-    for env, health in zip(svc.environments, healths, strict=True):
-        environments.append(EnvironmentStatus(
-            name=env, version=await store.current_version(svc.name, env), health=health,
-            lock=await store.lock_holder(svc.name, env),
-            pending=sum(1 for op in pending if op.service == svc.name and op.environment == env)))
-    dashboard = svc.dashboard_url
-    if dashboard is None:
-        try:
-            grafana = providers.grafana(svc.name)
-        except IntegrationError:
-            grafana = None
-        dashboard = grafana.dashboard_url({"service": svc.name}) if grafana else None
-    return ServiceStatus(svc, environments, await store.deploy_history(svc.name, limit=5), dashboard)
+class Observer:
+    """/status and /logs."""
 
+    def __init__(self, config: OpscordConfig, store: Store, providers: ProviderRegistry, journal: Journal) -> None:
+        self._config = config
+        self._store = store
+        self._providers = providers
+        self._journal = journal
 
-async def service_logs(config: OpscordConfig, providers: ProviderRegistry, name: str, *, environment: str | None,
-                       since: timedelta, line_filter: str | None, limit: int = MAX_LOG_LINES
-                       ) -> tuple[str, list[LogLine]]:
-    """(environment, lines oldest first) from the service's log source."""
-    svc = known_service(config, name)
-    env = environment or ("production" if "production" in svc.environments else svc.environments[0])
-    if env not in svc.environments:
-        raise ValidationFailed(f"{svc.name} is not deployed to {env[:40]!r}; its environments: "
-                               f"{', '.join(svc.environments)}.")
-    source = providers.log_source(svc.name)
-    if source is None:
-        raise ValidationFailed(f"{svc.name} has no log source configured; add [services.logs] to the config.")
-    lines = await source.service_logs(svc.name, env, line_filter=line_filter or None, since=since, limit=limit,
-                                      direction="backward")
-    return env, sorted(lines, key=lambda line: line.timestamp)
+    async def status(self, call: Invocation, name: str) -> ServiceStatus:
+        """Versions, health (checked concurrently), locks and waiting requests per environment."""
+        async with self._journal.command(call, "status") as notes:
+            notes.add(service=name[:100])
+            svc = known_service(self._config, name)
+            return await self._status(svc)
+
+    async def _status(self, svc: ServiceConfig) -> ServiceStatus:
+        healths = await asyncio.gather(*(_health(self._providers, svc.name, env) for env in svc.environments))
+        pending = await self._store.operations(*PENDING)
+        environments = []
+        for env, health in zip(svc.environments, healths, strict=True):
+            facts = await self._store.target(svc.name, env)
+            environments.append(EnvironmentStatus(
+                name=env, version=facts.current_version, health=health, lock=facts.lock,
+                pending=sum(1 for op in pending if op.service == svc.name and op.environment == env)))
+        dashboard = svc.dashboard_url
+        if dashboard is None:
+            try:
+                grafana = self._providers.grafana(svc.name)
+            except IntegrationError:
+                grafana = None
+            dashboard = grafana.dashboard_url({"service": svc.name}) if grafana else None
+        return ServiceStatus(svc, environments, await self._store.deploy_history(svc.name, limit=5), dashboard)
+
+    async def logs(self, call: Invocation, name: str, *, last: str, environment: str | None,
+                   line_filter: str | None, limit: int = MAX_LOG_LINES) -> tuple[str, list[LogLine]]:
+        """(environment, lines oldest first) from the service's log source."""
+        async with self._journal.command(call, "logs") as notes:
+            notes.add(service=name[:100])
+            svc = known_service(self._config, name)
+            since = parse_since(last)
+            env = environment or ("production" if "production" in svc.environments else svc.environments[0])
+            if env not in svc.environments:
+                raise ValidationFailed(f"{svc.name} is not deployed to {env[:40]!r}; its environments: "
+                                       f"{', '.join(svc.environments)}.")
+            notes.add(environment=env)
+            source = self._providers.log_source(svc.name)
+            if source is None:
+                raise ValidationFailed(f"{svc.name} has no log source configured; add [services.logs] to the config.")
+            lines = await source.service_logs(svc.name, env, line_filter=line_filter or None, since=since,
+                                              limit=limit, direction="backward")
+            notes.add(lines=len(lines))
+            return env, sorted(lines, key=lambda line: line.timestamp)

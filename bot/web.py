@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from bot.bot import OpsBot
+from bot.client import OpsBot
 
 log = logging.getLogger(__name__)
 _JSON = "application/json"
@@ -47,15 +47,11 @@ class StatusServer:
             await self._runner.cleanup()
             self._runner = None
 
-    async def _counts(self, sql: str) -> dict[str, int]:
-        async with self.bot.ctx.db.conn.execute(sql) as cur:
-            return {str(key): int(value) async for key, value in cur}
-
     async def healthz(self, request: web.Request) -> web.Response:
         """200 when connected to Discord and the database answers; 503 otherwise."""
         discord_ok = self.bot.is_ready() and not self.bot.is_closed()
         try:
-            head, _ = await self.bot.ctx.audit.head()
+            head, _ = await self.bot.app.store.audit_head()
             db_ok = True
         except Exception as exc:
             log.warning("health check: the database did not answer: %s", exc)
@@ -68,9 +64,8 @@ class StatusServer:
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Prometheus text exposition."""
-        head, _ = await self.bot.ctx.audit.head()
-        statuses = await self._counts("SELECT status, count(*) FROM operations GROUP BY status")
-        locks = await self._counts("SELECT 'held', count(*) FROM locks")
+        store = self.bot.app.store
+        counts = await store.counts()
         lines = [
             "# HELP opscord_up Whether the Opscord process is serving.",
             "# TYPE opscord_up gauge", "opscord_up 1",
@@ -78,16 +73,17 @@ class StatusServer:
             "# TYPE opscord_discord_connected gauge",
             f"opscord_discord_connected {int(self.bot.is_ready() and not self.bot.is_closed())}",
             "# HELP opscord_audit_head_row The id of the newest audit row.",
-            "# TYPE opscord_audit_head_row gauge", f"opscord_audit_head_row {head}",
+            "# TYPE opscord_audit_head_row gauge", f"opscord_audit_head_row {counts.audit_head}",
             "# HELP opscord_audit_rows_appended_total Audit rows this process committed, by result.",
             "# TYPE opscord_audit_rows_appended_total counter",
             *(f'opscord_audit_rows_appended_total{{result="{_label(result)}"}} {count}'
-              for result, count in sorted(self.bot.ctx.audit.appended.items())),
+              for result, count in sorted(store.appended.items())),
             "# HELP opscord_operations Operation requests by status.",
             "# TYPE opscord_operations gauge",
-            *(f'opscord_operations{{status="{_label(status)}"}} {count}' for status, count in sorted(statuses.items())),
+            *(f'opscord_operations{{status="{_label(status)}"}} {count}'
+              for status, count in sorted(counts.operations.items())),
             "# HELP opscord_locks_held (service, environment) locks currently held.",
-            "# TYPE opscord_locks_held gauge", f"opscord_locks_held {locks.get('held', 0)}",
+            "# TYPE opscord_locks_held gauge", f"opscord_locks_held {counts.locks}",
         ]
         return web.Response(body="\n".join(lines) + "\n", headers={"Content-Type": _METRICS})
 

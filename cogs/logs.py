@@ -9,11 +9,10 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.context import AppContext, context_of
-from bot.interactions import audit_interaction
-from bot.observe import known_service, parse_since, service_logs
-from bot.permissions import check_access
-from cogs._operations import environment_choices, pipeline_of, service_choices
+from bot.app import App
+from bot.client import app_of
+from bot.client.calls import invocation_of
+from cogs._operations import environment_choices, service_choices
 from integrations.base import LogLine
 
 _BUDGET = 1900
@@ -39,8 +38,8 @@ def render_lines(lines: list[LogLine]) -> tuple[str, bool]:
 class LogsCog(commands.Cog):
     """/logs."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, app: App) -> None:
+        self.app = app
 
     @app_commands.command(name="logs", description="Recent log lines of a service")
     @app_commands.describe(service="Service from the catalog", last="How far back, e.g. 15m, 1h, 2d (default 1h)",
@@ -50,38 +49,34 @@ class LogsCog(commands.Cog):
                    filter: app_commands.Range[str, 1, 200] | None = None,
                    environment: str | None = None) -> None:
         """Lines come from the log aggregator after the first response."""
-        check_access(self.ctx.authorizer, self.ctx.config, "logs", interaction.user)
-        known_service(self.ctx.config, service)
-        since = parse_since(last)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        env, lines = await service_logs(self.ctx.config, pipeline_of(self.ctx).providers, service,
-                                        environment=environment, since=since, line_filter=filter)
+        env, lines = await self.app.observer.logs(invocation_of(interaction), service, last=last,
+                                                  environment=environment, line_filter=filter)
         heading = f"{service} in {env}, last {last.strip()}" + (f", containing {filter!r}" if filter else "")
         if not lines:
             await interaction.followup.send(f"No log lines for {heading}.", ephemeral=True,
                                             allowed_mentions=discord.AllowedMentions.none())
-        else:
-            block, cut = render_lines(lines)
-            files = []
-            if cut:
-                full = "\n".join(f"{line.timestamp.isoformat()} {line.line}" for line in lines)
-                files.append(discord.File(io.BytesIO(full.encode()), filename=f"{service}-{env}.log"))
-            count = f"{len(lines)} line{'s' if len(lines) != 1 else ''}"
-            text = f"{count} of {heading}" + (" (newest shown; all attached)" if cut else "") + ":"
-            await interaction.followup.send(f"{text}\n{block}"[:2000], files=files, ephemeral=True,
-                                            allowed_mentions=discord.AllowedMentions.none())
-        await audit_interaction(interaction, "success", service=service, environment=env, lines=len(lines))
+            return
+        block, cut = render_lines(lines)
+        files = []
+        if cut:
+            full = "\n".join(f"{line.timestamp.isoformat()} {line.line}" for line in lines)
+            files.append(discord.File(io.BytesIO(full.encode()), filename=f"{service}-{env}.log"))
+        count = f"{len(lines)} line{'s' if len(lines) != 1 else ''}"
+        text = f"{count} of {heading}" + (" (newest shown; all attached)" if cut else "") + ":"
+        await interaction.followup.send(f"{text}\n{block}"[:2000], files=files, ephemeral=True,
+                                        allowed_mentions=discord.AllowedMentions.none())
 
     @logs.autocomplete("service")
     async def _services(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
-        return service_choices(self.ctx, current)
+        return service_choices(self.app, current)
 
     @logs.autocomplete("environment")
     async def _environments(self, interaction: discord.Interaction[Any], current: str
                             ) -> list[app_commands.Choice[str]]:
-        return environment_choices(self.ctx, interaction, current)
+        return environment_choices(self.app, interaction, current)
 
 
 async def setup(bot: commands.Bot) -> None:
     """Add the cog."""
-    await bot.add_cog(LogsCog(context_of(bot)))
+    await bot.add_cog(LogsCog(app_of(bot)))

@@ -8,11 +8,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.context import AppContext, context_of
-from bot.interactions import audit_interaction
-from bot.observe import ServiceStatus, known_service, service_status
-from bot.permissions import check_access
-from cogs._operations import pipeline_of, service_choices
+from bot.app import App
+from bot.client import app_of
+from bot.client.calls import invocation_of
+from bot.observe import ServiceStatus
+from cogs._operations import service_choices
 
 _ICONS = {"healthy": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪"}
 _DEPLOY_ICONS = {"succeeded": "✅", "failed": "❌", "running": "⏳", "interrupted": "⚡"}
@@ -47,27 +47,23 @@ def status_embed(status: ServiceStatus) -> discord.Embed:
 class StatusCog(commands.Cog):
     """/status."""
 
-    def __init__(self, ctx: AppContext) -> None:
-        self.ctx = ctx
+    def __init__(self, app: App) -> None:
+        self.app = app
 
     @app_commands.command(name="status", description="Health, versions, locks and recent deploys of a service")
     @app_commands.describe(service="Service from the catalog")
     async def status(self, interaction: discord.Interaction[Any], service: str) -> None:
         """Health checks run after the first response (they call the monitoring system)."""
-        check_access(self.ctx.authorizer, self.ctx.config, "status", interaction.user)
-        known_service(self.ctx.config, service)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await service_status(self.ctx.config, pipeline_of(self.ctx).store, pipeline_of(self.ctx).providers,
-                                      service)
+        result = await self.app.observer.status(invocation_of(interaction), service)
         await interaction.followup.send(embed=status_embed(result), ephemeral=True,
                                         allowed_mentions=discord.AllowedMentions.none())
-        await audit_interaction(interaction, "success", service=service)
 
     @status.autocomplete("service")
     async def _services(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:
-        return service_choices(self.ctx, current)
+        return service_choices(self.app, current)
 
 
 async def setup(bot: commands.Bot) -> None:
     """Add the cog."""
-    await bot.add_cog(StatusCog(context_of(bot)))
+    await bot.add_cog(StatusCog(app_of(bot)))

@@ -26,6 +26,7 @@ from typing import Final
 
 from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamTimeout
+from integrations.spawned import report_spawn
 from integrations.templates import TemplateError, render, validate
 
 __all__ = ["COMMAND_KINDS", "CommandProvider"]
@@ -221,6 +222,7 @@ class CommandProvider:
             raise ConfigurationError(
                 self.system, f"The {_label(kind)} could not start {argv[0]!r} ({reason.lower()})"
             ) from None
+        report_spawn(process.pid)
         output = bytearray()
         reader = asyncio.create_task(self._collect(process, output))
         try:

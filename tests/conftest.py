@@ -1,4 +1,4 @@
-"""Shared fixtures: a real SQLite database in tmp_path, and failing on ERROR logs."""
+"""Shared fixtures: a real SQLite store in tmp_path, and failing on ERROR logs."""
 
 from __future__ import annotations
 
@@ -8,26 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import AuditLog
-from bot.db import Database
+from bot.store import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "opscord.example.toml"
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "opscord.db")
-    yield database
-    await database.close()
-
-
-@pytest.fixture
-async def audit(db: Database) -> AsyncIterator[AuditLog]:
-    log = AuditLog(db)
-    log.start()
-    yield log
-    await log.close()
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = await SQLiteStore.open(tmp_path / "opscord.db")
+    yield opened
+    await opened.close()
 
 
 class ErrorLogCollector(logging.Handler):

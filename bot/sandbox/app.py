@@ -10,11 +10,10 @@ import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
-from bot.bot import OpsBot
+from bot.app import App, discord_app, open_foundation, redirect_discord
+from bot.client import OpsBot
 from bot.config import ConfigError, load_config
-from bot.context import AppContext
 from bot.logging_setup import configure_logging
-from bot.runner import app_context, redirect_discord
 from bot.sandbox.console import Console
 from bot.sandbox.emulator import DiscordEmulator
 from bot.sandbox.lines import LineSource, ScriptLines, StdinLines, enable_line_editing
@@ -106,8 +105,8 @@ async def _session(settings: Settings, config_path: Path, db_path: Path, source:
         "discord_api_base_url": emu.api_base_url, "discord_gateway_url": emu.gateway_url,
     })
     try:
-        async with running_bot(sandbox_settings, world, emu, {**os.environ, **upstreams.environ}) as ctx:
-            console = Console(emu, world, ctx.audit, say)
+        async with running_bot(sandbox_settings, world, emu, {**os.environ, **upstreams.environ}) as app:
+            console = Console(emu, world, app.store, say)
             banner(world, config_path, db_path, say)
             return await console_loop(console, source)
     finally:
@@ -117,18 +116,18 @@ async def _session(settings: Settings, config_path: Path, db_path: Path, source:
 
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings, world: DemoWorld, emu: DiscordEmulator,
-                      environ: Mapping[str, str] | None = None) -> AsyncIterator[AppContext]:
-    """OpsBot built as ``bot.runner.app_context`` builds it, with the demo guild's config; closed on exit."""
+                      environ: Mapping[str, str] | None = None) -> AsyncIterator[App]:
+    """OpsBot built as ``bot.app`` builds it, with the demo guild's config; closed on exit."""
     async with contextlib.AsyncExitStack() as stack:
         try:
-            ctx = await stack.enter_async_context(app_context(settings, world.config, environ))
+            base = await stack.enter_async_context(open_foundation(settings, world.config, environ))
         except Exception as exc:
             raise SandboxError(f"cannot open the database {settings.opscord_db}: {exc}") from None
-        bot = OpsBot(ctx, guild_ready_timeout=0.1)
+        bot = OpsBot(discord_app(base), guild_ready_timeout=0.1)
         task = asyncio.create_task(bot.start(emu.bot_token), name="sandbox-bot")
         try:
             await _wait_started(bot, task)
-            yield ctx
+            yield bot.app
         finally:
             await bot.close()
             with contextlib.suppress(Exception, asyncio.CancelledError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bot.audit import AuditLog, AuditRow
 from bot.sandbox.display import Renderer, visible_to
 from bot.sandbox.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.sandbox.parsing import (
@@ -23,6 +22,7 @@ from bot.sandbox.parsing import (
 from bot.sandbox.slash import CHANNEL, MENTIONABLE, ROLE, USER, build_invocation, command_usages, find_definition
 from bot.sandbox.watch import MessageWatcher
 from bot.sandbox.world import DemoWorld
+from bot.store import AuditRow, Store
 
 RESPONSE_TIMEOUT_S = 5.0
 
@@ -37,10 +37,10 @@ CONSOLE_HELP = [
 class Console:
     """Acts as one demo member in one channel at a time and prints what that member sees."""
 
-    def __init__(self, emu: DiscordEmulator, world: DemoWorld, audit: AuditLog, out: Callable[[str], None]) -> None:
+    def __init__(self, emu: DiscordEmulator, world: DemoWorld, store: Store, out: Callable[[str], None]) -> None:
         self.emu = emu
         self.world = world
-        self.audit = audit
+        self.store = store
         self.out = out
         self.renderer = Renderer(emu.state)
         self.watcher = MessageWatcher(emu.state, self.renderer, out)
@@ -174,7 +174,7 @@ class Console:
 
     async def show_audit(self, count: int) -> None:
         """The last audit rows, oldest first, one compact line each."""
-        rows = list(reversed(await self.audit.recent(limit=count)))
+        rows = list(reversed(await self.store.audit_recent(count)))
         if not rows:
             self.out("(the audit log is empty)")
         for row in rows:

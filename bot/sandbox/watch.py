@@ -15,7 +15,7 @@ from collections.abc import Callable
 from bot.sandbox.display import Renderer, visible_to
 from bot.sandbox.emulator.models import Message
 from bot.sandbox.emulator.state import EmulatorState
-from bot.tasks import busy_tasks
+from bot.sandbox.tasks import busy_tasks
 
 QUIET_S = 0.3
 LIMIT_S = 15.0

@@ -11,14 +11,13 @@ from typing import Any
 import discord
 import yarl
 
-from bot.audit import AuditRow
-from bot.bot import OpsBot
+from bot.app import App, discord_app, open_foundation
+from bot.client import OpsBot
 from bot.config import OpscordConfig, parse_config
-from bot.context import AppContext
-from bot.runner import app_context
 from bot.sandbox.emulator import DiscordEmulator, InteractionHandle, Message
+from bot.sandbox.tasks import busy_tasks
 from bot.settings import Settings
-from bot.tasks import busy_tasks
+from bot.store import AuditRow
 
 TOKEN = "emulator-bot-token-0123456789"  # noqa: S105 - the emulator's test token
 ROLE_NAMES = ("ops", "team-lead", "dba", "engineering", "incident-commander")
@@ -39,7 +38,7 @@ class Harness:
     channels: dict[str, int] = field(default_factory=dict)
     roles: dict[str, int] = field(default_factory=dict)
     bot: OpsBot | None = None
-    ctx: AppContext | None = None
+    app: App | None = None
     config: OpscordConfig | None = None
     _stack: contextlib.AsyncExitStack | None = None
     _task: asyncio.Task[None] | None = None
@@ -71,8 +70,9 @@ class Harness:
         settings = Settings(discord_token=TOKEN, opscord_db=self.tmp_path / "opscord.db",
                             discord_api_base_url=self.emu.api_base_url, discord_gateway_url=self.emu.gateway_url)
         self._stack = contextlib.AsyncExitStack()
-        self.ctx = await self._stack.enter_async_context(app_context(settings, self.config, self.environ))
-        self.bot = OpsBot(self.ctx, guild_ready_timeout=0.1)
+        base = await self._stack.enter_async_context(open_foundation(settings, self.config, self.environ))
+        self.bot = OpsBot(discord_app(base), guild_ready_timeout=0.1)
+        self.app = self.bot.app
         self.bot.expiry_interval = 0.2
         self._task = asyncio.create_task(self.bot.start(TOKEN))
         await asyncio.wait_for(self.bot.wait_until_ready(), 10)
@@ -138,8 +138,8 @@ class Harness:
     async def audit_rows(self) -> list[AuditRow]:
         """Every audit row so far (once in-flight handlers have finished)."""
         await self.settle()
-        assert self.ctx is not None
-        return [row async for row in self.ctx.audit.iter_rows()]
+        assert self.app is not None
+        return [row async for row in self.app.store.audit_rows()]
 
     async def export(self) -> list[dict[str, Any]]:
         """The export objects of every row."""

@@ -2,8 +2,8 @@
 
 import json
 
-from bot.audit import SEED_KEYS
 from bot.sandbox.emulator.models import EPHEMERAL_FLAG
+from bot.store.records import SEED_KEYS
 
 
 async def test_login_sync_and_audit_recent(harness):
@@ -63,9 +63,9 @@ async def test_export_over_the_attachment_limit_is_compressed_then_refused(harne
     import gzip
 
     import bot.sandbox.emulator.interactions as emu_interactions
-    from bot.audit import AuditEntry
+    from bot.store import AuditEntry
     for i in range(40):
-        await harness.ctx.audit.append(AuditEntry(user="@x", command=f"/deploy order-service v1.0.{i} staging",
+        await harness.app.store.append(AuditEntry(user="@x", command=f"/deploy order-service v1.0.{i} staging",
                                                   result="success", extra={"pad": "y" * 200}))
     monkeypatch.setattr(emu_interactions, "ATTACHMENT_SIZE_LIMIT", 4000)
     h = await harness.run("dave", "audit export")

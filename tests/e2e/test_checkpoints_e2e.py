@@ -6,7 +6,8 @@ import re
 import sqlite3
 
 from bot.__main__ import main
-from bot.audit import GENESIS_HASH, AuditRow, canonical, row_hash
+from bot.store import AuditRow
+from bot.store.chain import GENESIS_HASH, canonical, row_hash
 
 
 def rewrite_chain(path, row_id, **changes):
@@ -23,7 +24,7 @@ def rewrite_chain(path, row_id, **changes):
         row = AuditRow(values["id"], values["timestamp"], values["user"], values["command"], values["approved_by"],
                        values["result"], values["duration_seconds"], values["channel"], json.loads(values["extra"]),
                        prev, "")
-        digest = row_hash(canonical(row.id, row.timestamp, row, row.extra, prev))
+        digest = row_hash(canonical(row))
         conn.execute("UPDATE audit_log SET user = ?, result = ?, prev_hash = ?, hash = ? WHERE id = ?",
                      (values["user"], values["result"], prev, digest, row.id))
         prev = digest

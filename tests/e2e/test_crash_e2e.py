@@ -61,7 +61,7 @@ async def test_killed_mid_operation_is_reported_interrupted(emulator_only, tmp_p
     notice = harness.emu.messages(harness.channels["deployments"])[-1]
     assert notice.content.startswith("⚡ Interrupted: `/deploy order-service v7.0.0 staging` by @alice")
     assert harness.emu.get_message(first.id).content.startswith("⚡ Interrupted")
-    assert await harness.ctx.pipeline.store.lock_holder("order-service", "staging") is None
+    assert await harness.app.store.lock("order-service", "staging") is None
     rows = await harness.export()
     assert rows[-1]["result"] == "interrupted" and rows[-1]["command"] == "/deploy order-service v7.0.0 staging"
 

@@ -6,10 +6,10 @@ from bot.sandbox.emulator.models import EPHEMERAL_FLAG
 
 
 async def test_unexpected_failure_is_one_sentence_logged_and_audited(harness, error_logs, caplog):
-    async def broken(**kwargs):
+    async def broken(*args, **kwargs):
         raise RuntimeError("database on fire")
 
-    harness.ctx.audit.recent = broken
+    harness.app.store.audit_recent = broken
     h = await harness.run("dave", "audit recent")
     msg = await h.wait_message(timeout=5)
     assert msg.flags & EPHEMERAL_FLAG
@@ -35,25 +35,24 @@ async def test_user_text_never_pings(harness):
 async def test_a_request_whose_first_reply_is_too_late_never_runs(harness, error_logs):
     import asyncio
 
-    store = harness.ctx.pipeline.store
-    real = store.lock_holder
+    store = harness.app.store
+    real = store.target
 
-    async def slow_lock_holder(*args):
+    async def slow_target(*args):
         await asyncio.sleep(3.2)  # e.g. a stalled disk: the 3 s for the first reply run out
         return await real(*args)
 
-    store.lock_holder = slow_lock_holder
+    store.target = slow_target
     h = await harness.emu.run_command(harness.guild_id, harness.channels["deployments"], harness.users["alice"],
                                       "deploy", {"service": "order-service", "version": "v1.0.0",
                                                  "environment": "staging"})
     await harness.emu.wait_until(lambda: h.refused, timeout=6)
     assert h.refused[0]["code"] == 10062
     await harness.settle()
-    store.lock_holder = real
+    store.target = real
     rows = await harness.export()
-    assert rows[-1]["result"] == "error" and "Discord refused the first reply" in rows[-1]["error"]
-    async with harness.ctx.db.conn.execute("SELECT status FROM operations") as cur:
-        assert [r[0] for r in await cur.fetchall()] == ["failed"]
+    assert rows[-1]["result"] == "abandoned" and "its first message could not be shown" in rows[-1]["error"]
+    assert [op.id for op in await store.operations("abandoned")] == [rows[-1]["request_id"]]
     assert not (harness.tmp_path / "state" / "calls.jsonl").exists()
     harness.emu.violations.clear()  # the late callback was the point
     error_logs.records.clear()

@@ -72,7 +72,8 @@ async def test_incident_lifecycle(incident_world):
     start = datetime.fromisoformat(event.scheduled_start_time).astimezone(ZoneInfo("Europe/Berlin"))
     assert (start.hour, start.minute) == (14, 0) and start.weekday() < 5 and start > datetime.now(UTC)
     rows = await harness.export()
-    assert [r["command"].split(" ")[1] for r in rows] == ["create", "update", "resolve"]
+    assert [(r["command"].split(" ")[1], r["result"]) for r in rows] == [
+        ("create", "opening"), ("create", "success"), ("update", "success"), ("resolve", "success")]
     assert all(r["incident"] == thread.name for r in rows)
 
 

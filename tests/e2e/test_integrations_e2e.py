@@ -93,7 +93,7 @@ async def test_deploy_and_scale_through_kubernetes(harness, upstreams):
     down = await h.wait_message(timeout=5)
     assert "from 8 to 3 replicas — Requires approval from a team lead." in down.content
     rows = await harness.export()
-    assert [r["result"] for r in rows] == ["success", "success", "requested"]
+    assert [r["result"] for r in rows] == ["started", "success", "started", "success", "requested"]
 
 
 async def test_upstream_failing_forever_fails_in_budget_while_bot_keeps_answering(harness, upstreams):

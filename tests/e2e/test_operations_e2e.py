@@ -169,7 +169,7 @@ async def test_second_deploy_while_one_runs_is_refused(harness):
     block.unlink()
     await harness.wait_message(first.id, "Deploy complete")
     rows = await harness.export()
-    assert [r["result"] for r in rows] == ["locked", "success"]
+    assert [r["result"] for r in rows] == ["started", "locked", "success"]
 
 
 async def test_hostile_version_is_refused_before_any_shell(harness):

@@ -34,7 +34,7 @@ async def test_healthz_and_metrics(harness, status):
         assert 'opscord_audit_rows_appended_total{result="success"} 1' in text
         assert 'opscord_audit_rows_appended_total{result="denied"} 1' in text
         assert 'opscord_operations{status="succeeded"} 1' in text
-        assert "opscord_audit_head_row 2" in text and "opscord_locks_held 0" in text
+        assert "opscord_audit_head_row 3" in text and "opscord_locks_held 0" in text
 
         await harness.bot.close()
         async with session.get(f"{status}/healthz") as resp:

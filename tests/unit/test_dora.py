@@ -1,39 +1,46 @@
 """DORA metrics from deploy history and incidents (protected environments only)."""
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 from bot.dora import dora
-from bot.operations import iso
+from bot.times import iso
 from tests.helpers import example_config
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-async def add_deploy(db, service, env, kind, status, at):
-    async with db.transaction() as conn:
-        await conn.execute("INSERT INTO deploys (operation_id, kind, service, environment, version, status, requester,"
-                           " started_at) VALUES ('op', ?, ?, ?, 'v1', ?, 'alice', ?)", (kind, service, env, status, iso(at)))
+def _history(store, sql, params):
+    """Past history is written straight into the test's database file (the product has no back-dating API)."""
+    conn = sqlite3.connect(store.path)
+    with conn:
+        conn.execute(sql, params)
+    conn.close()
 
 
-async def add_incident(db, service, opened, resolved):
-    async with db.transaction() as conn:
-        await conn.execute("INSERT INTO incidents (id, title, severity, service, status, commander_id, commander_name,"
-                           " created_at, resolved_at) VALUES (?, 't', 'sev2', ?, 'resolved', '1', 'erin', ?, ?)",
-                           (f"inc-{opened:%H%M}", service, iso(opened), iso(resolved) if resolved else None))
+async def add_deploy(store, service, env, kind, status, at):
+    _history(store, "INSERT INTO deploys (operation_id, kind, service, environment, version, status, requester,"
+                    " started_at) VALUES ('op', ?, ?, ?, 'v1', ?, 'alice', ?)", (kind, service, env, status, iso(at)))
 
 
-async def test_dora_counts(tmp_path, db):
+async def add_incident(store, service, opened, resolved):
+    _history(store, "INSERT INTO incidents (id, title, severity, service, status, commander_id, commander_name,"
+                    " created_at, resolved_at) VALUES (?, 't', 'sev2', ?, 'resolved', '1', 'erin', ?, ?)",
+             (f"inc-{opened:%H%M}", service, iso(opened), iso(resolved) if resolved else None))
+
+
+async def test_dora_counts(tmp_path, store):
     config = example_config(tmp_path)
     day = timedelta(days=1)
-    await add_deploy(db, "order-service", "production", "deploy", "succeeded", NOW - 10 * day)   # fine
-    await add_deploy(db, "order-service", "production", "deploy", "succeeded", NOW - 8 * day)    # rolled back
-    await add_deploy(db, "order-service", "production", "rollback", "succeeded", NOW - 8 * day + timedelta(hours=2))
-    await add_deploy(db, "payment-service", "production", "deploy", "failed", NOW - 5 * day)     # failed
-    await add_deploy(db, "api-gateway", "production", "deploy", "succeeded", NOW - 3 * day)      # incident after
-    await add_incident(db, "api-gateway", NOW - 3 * day + timedelta(hours=1), NOW - 3 * day + timedelta(hours=3))
-    await add_deploy(db, "api-gateway", "staging", "deploy", "failed", NOW - 2 * day)            # not protected
-    await add_deploy(db, "api-gateway", "production", "deploy", "succeeded", NOW - 60 * day)     # outside window
-    report = await dora(config, db, 30, now=NOW)
+    await add_deploy(store, "order-service", "production", "deploy", "succeeded", NOW - 10 * day)   # fine
+    await add_deploy(store, "order-service", "production", "deploy", "succeeded", NOW - 8 * day)    # rolled back
+    await add_deploy(store, "order-service", "production", "rollback", "succeeded", NOW - 8 * day + timedelta(hours=2))
+    await add_deploy(store, "payment-service", "production", "deploy", "failed", NOW - 5 * day)     # failed
+    await add_deploy(store, "api-gateway", "production", "deploy", "succeeded", NOW - 3 * day)      # incident after
+    await add_incident(store, "api-gateway", NOW - 3 * day + timedelta(hours=1), NOW - 3 * day + timedelta(hours=3))
+    await add_deploy(store, "api-gateway", "staging", "deploy", "failed", NOW - 2 * day)            # not protected
+    await add_deploy(store, "api-gateway", "production", "deploy", "succeeded", NOW - 60 * day)     # outside window
+    report = await dora(config, store, 30, now=NOW)
     assert (report.deploys, report.failed_changes, report.restores) == (4, 3, 1)
     assert report.change_failure_rate == 0.75 and report.mean_restore == timedelta(hours=2)
     lines = report.lines()
@@ -43,7 +50,7 @@ async def test_dora_counts(tmp_path, db):
     assert lines[3] == "Time to restore: 2 h 00 min (mean of 1 resolved incidents)"
 
 
-async def test_dora_without_data(tmp_path, db):
-    report = await dora(example_config(tmp_path), db, 7, now=NOW)
+async def test_dora_without_data(tmp_path, store):
+    report = await dora(example_config(tmp_path), store, 7, now=NOW)
     assert report.lines()[2] == "Change failure rate: n/a (no deploys)"
     assert report.lines()[3].startswith("Time to restore: n/a")

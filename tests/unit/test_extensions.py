@@ -2,8 +2,9 @@
 
 import discord
 
-from bot.bot import OpsBot, discover_extensions
-from bot.runner import app_context
+from bot.app import discord_app, open_foundation
+from bot.client import OpsBot
+from bot.client.bot import discover_extensions
 from bot.settings import Settings
 from tests.helpers import example_config
 
@@ -15,8 +16,8 @@ def test_one_extension_per_family():
 
 async def test_all_extensions_load_without_clashing(tmp_path):
     config = example_config(tmp_path)
-    async with app_context(Settings(opscord_db=tmp_path / "x.db"), config) as ctx:
-        bot = OpsBot(ctx)
+    async with open_foundation(Settings(opscord_db=tmp_path / "x.db"), config) as base:
+        bot = OpsBot(discord_app(base))
         for ext in discover_extensions():
             await bot.load_extension(ext)  # a duplicate command name raises CommandAlreadyRegistered
         names = [c.name for c in bot.tree.get_commands()]
@@ -30,5 +31,5 @@ async def test_all_extensions_load_without_clashing(tmp_path):
 
 
 def test_bot_has_no_global_instance():
-    import bot.bot as module
+    import bot.client.bot as module
     assert not any(isinstance(v, discord.Client) for v in vars(module).values())

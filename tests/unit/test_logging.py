@@ -23,8 +23,8 @@ def test_short_values_are_not_treated_as_secrets():
 
 
 def test_every_secret_the_config_names_is_redacted(tmp_path):
+    from bot.app import secret_values
     from bot.config import parse_config
-    from bot.runner import secret_values
     from tests.helpers import example_raw
 
     raw = example_raw(tmp_path)

@@ -1,0 +1,61 @@
+import pytest
+
+from bot.__main__ import main
+from bot.config import PolicyRow
+from bot.pipeline.policy import SEED_MATRIX, PolicyEngine
+from tests.conftest import EXAMPLE_CONFIG
+
+SEED_EXPECTATIONS = [
+    ("deploy", "production", "Requires approval from a team lead."),
+    ("deploy", "staging", "No approval needed."),
+    ("deploy", "development", "No approval needed."),
+    ("rollback", "production", "No approval needed, but the requester must confirm."),
+    ("rollback", "staging", "No approval needed, but the requester must confirm."),
+    ("scale_up", "production", "No approval needed."),
+    ("scale_down", "production", "Requires approval from a team lead."),
+    ("scale_down", "staging", "No approval needed."),
+    ("migrate", "production", "Requires 2 approvals from different people (team lead or dba)."),
+    ("migrate", "staging", "No approval needed."),
+]
+
+
+@pytest.mark.parametrize(("action", "env", "sentence"), SEED_EXPECTATIONS)
+def test_policy_explain_cli_for_every_seed_row(action, env, sentence, capsys):
+    assert main(["policy", "explain", action, env, "--config", str(EXAMPLE_CONFIG)]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    assert 1 <= len(out) <= 2
+    assert out[1].startswith(sentence)
+
+
+@pytest.mark.parametrize(("action", "env", "sentence"), SEED_EXPECTATIONS)
+def test_no_rows_means_the_seed_matrix(action, env, sentence):
+    engine = PolicyEngine([])
+    assert engine.rows == SEED_MATRIX
+    assert engine.decide(action, env).sentence() == sentence
+    assert "seed's default matrix" in engine.explain(action, env)
+
+
+def test_first_match_wins_and_service_wildcards():
+    engine = PolicyEngine([
+        PolicyRow(action="deploy", environment="production", service="payment-service", approvals=2,
+                  approver_roles=["team_lead"]),
+        PolicyRow(action="*", environment="production", approvals=1, approver_roles=["team_lead"], expiry_minutes=5),
+        PolicyRow(action="*", environment="*"),
+    ])
+    assert engine.decide("deploy", "production", "payment-service").approvals == 2
+    assert engine.decide("deploy", "production", "order-service").approvals == 1
+    assert engine.decide("deploy", "production", "order-service").expiry_minutes == 5
+    assert engine.decide("migrate", "staging", "order-service").approvals == 0
+
+
+def test_unmatched_request_needs_nothing():
+    engine = PolicyEngine([PolicyRow(action="deploy", environment="production", approvals=1,
+                                     approver_roles=["team_lead"])])
+    assert engine.decide("scale_up", "staging").row_index is None
+    assert "no policy row matches" in engine.explain("scale_up", "staging")
+
+
+@pytest.mark.parametrize("args", [["deploy", "qa"], ["fly", "production"], ["deploy", "production", "--service", "x"]])
+def test_policy_explain_refuses_unknown_names(args, capsys):
+    assert main(["policy", "explain", *args, "--config", str(EXAMPLE_CONFIG)]) == 2
+    assert "unknown" in capsys.readouterr().err
