@@ -164,12 +164,23 @@ async def incident(interaction: discord.Interaction, title: str) -> None:
     )
 
 
+@app_commands.command(name="progress", description="Progress updates: edits the original per step, then more")
+async def progress(interaction: discord.Interaction, steps: int = 3) -> None:
+    await interaction.response.defer(thinking=True)
+    for step in range(1, steps + 1):
+        await interaction.edit_original_response(content=f"step {step}/{steps}")
+    await interaction.followup.send(f"done after {steps} steps")
+    assert isinstance(interaction.channel, discord.TextChannel)
+    note = await interaction.channel.send("progress: started")
+    await note.edit(content=f"progress: {steps}/{steps}")
+
+
 @app_commands.command(name="hold", description="Never answers (tests post callbacks themselves)")
 async def hold(interaction: discord.Interaction) -> None:
     return None
 
 
-COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, hold)
+COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, progress, hold)
 
 
 class OpsTestBot(commands.Bot):

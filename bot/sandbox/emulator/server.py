@@ -38,6 +38,7 @@ from bot.sandbox.emulator.models import (
     User,
 )
 from bot.sandbox.emulator.payloads import channel_payload, member_payload, role_payload
+from bot.sandbox.emulator.ratelimits import RateLimitHit, RateLimitRule, RateLimitScope
 from bot.sandbox.emulator.state import EmulatorState
 
 T = TypeVar("T")
@@ -182,6 +183,32 @@ class DiscordEmulator:
     async def drop_connections(self, *, abort: bool = True) -> None:
         """Cut gateway connections abruptly; the client must RESUME (missed dispatches are replayed)."""
         await self.gateway.drop(abort=abort)
+
+    # -- rate limits -------------------------------------------------------------------------
+
+    def rate_limit(self, method: str, path: str, *, count: int = 1, retry_after: float = 0.05,
+                   scope: RateLimitScope = "user", bucket: str | None = None) -> RateLimitRule:
+        """Answer the next ``count`` requests matching ``method`` and ``path`` with a 429.
+
+        ``path`` is an API path without ``/api/v10``; ``{name}`` segments match any one segment and
+        ``*`` matches every path (``method="*"`` every method), e.g. ``("PATCH",
+        "/channels/{channel}/messages/{message}")`` or ``("PATCH", "/webhooks/{app}/{token}/messages/{message}")``.
+        ``scope`` "user" (per route) and "shared" (per resource) send the ``X-RateLimit-*`` headers;
+        "global" sends ``X-RateLimit-Global: true`` and ``"global": true`` and, as on Discord, never
+        strikes interaction endpoints. discord.py tries a request five times: ``count`` >= 5 on
+        one request makes it fail with a 429.
+        """
+        return self.state.rate_limits.arm(method, path, count=count, retry_after=retry_after, scope=scope,
+                                          bucket=bucket)
+
+    def rate_limit_global(self, *, count: int = 1, retry_after: float = 0.05) -> RateLimitRule:
+        """The next ``count`` bot requests (any route but the interaction endpoints) hit the global limit."""
+        return self.rate_limit("*", "*", count=count, retry_after=retry_after, scope="global")
+
+    @property
+    def rate_limit_hits(self) -> list[RateLimitHit]:
+        """Every 429 served, oldest first, each with the status its retry got."""
+        return list(self.state.rate_limits.hits)
 
     # -- acting as users ---------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from bot.sandbox.emulator.models import (
     User,
 )
 from bot.sandbox.emulator.payloads import channel_payload, member_payload, message_payload, role_payload, user_payload
+from bot.sandbox.emulator.ratelimits import RateLimiter
 from bot.sandbox.emulator.snowflake import SnowflakeFactory, iso_now
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ POLL_S = 0.05
 
 
 class EmulatorState:
-    """Guilds, messages, commands, interactions and the record of refused requests."""
+    """Guilds, messages, commands, interactions, armed rate limits and the record of refused requests."""
 
     def __init__(self, bot_token: str, bot_name: str = "Opscord") -> None:
         """Create the application, its bot user and its owner."""
@@ -59,6 +60,7 @@ class EmulatorState:
         self.interactions: dict[int, InteractionHandle] = {}
         self.interaction_tokens: dict[str, InteractionHandle] = {}
         self.violations: list[str] = []
+        self.rate_limits = RateLimiter()
         self.files: dict[str, bytes] = {}
         self.base_url = ""
         self.dispatch: Callable[[str, JSON], None] = lambda event, data: None
