@@ -186,12 +186,27 @@ COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] =
 class OpsTestBot(commands.Bot):
     """Registers everything above, copied to the test guild and synced there only."""
 
-    def __init__(self, guild_id: int) -> None:
-        intents = discord.Intents.default()
-        intents.members = True
+    def __init__(self, guild_id: int, *, intents: discord.Intents | None = None) -> None:
+        if intents is None:
+            intents = discord.Intents.default()
+            intents.members = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, guild_ready_timeout=0.1)
         self.guild_id = guild_id
         self.refusals: list[int] = []
+        self.raw_reactions: list[discord.RawReactionActionEvent] = []
+        self.cached_reactions: list[tuple[str, str, int, int]] = []  # (add/remove, emoji, count after, user id)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        self.raw_reactions.append(payload)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        self.raw_reactions.append(payload)
+
+    async def on_reaction_add(self, reaction: discord.Reaction, user: discord.abc.User) -> None:
+        self.cached_reactions.append(("add", str(reaction.emoji), reaction.count, user.id))
+
+    async def on_reaction_remove(self, reaction: discord.Reaction, user: discord.abc.User) -> None:
+        self.cached_reactions.append(("remove", str(reaction.emoji), reaction.count, user.id))
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ApproveButton, AckButton)

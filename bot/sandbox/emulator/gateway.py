@@ -2,7 +2,8 @@
 
 Every frame is sent as TEXT whatever ``compress`` the client asked for (discord.py accepts plain
 text in every mode). Each session numbers its dispatches and keeps the recent ones, so a client
-whose connection was dropped can RESUME and receive what it missed, as on Discord.
+whose connection was dropped can RESUME and receive what it missed, as on Discord. Reaction events
+go only to sessions whose IDENTIFY ``intents`` include ``GUILD_MESSAGE_REACTIONS`` (1 << 10).
 """
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ _log = logging.getLogger(__name__)
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 8, 9, 10, 11
 DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4002, 4003, 4004
 REPLAY_BUFFER = 5000
+GUILD_MESSAGE_REACTIONS = 1 << 10
+EVENT_INTENTS = {
+    "MESSAGE_REACTION_ADD": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE_ALL": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE_EMOJI": GUILD_MESSAGE_REACTIONS,
+}
+"""Events sent only to sessions that IDENTIFYed with the intent (the emulator has guild messages only)."""
 
 
 class Connection:
@@ -70,6 +79,15 @@ class Session:
         self.ready = False
         self.ended = False
 
+    def wants(self, event: str) -> bool:
+        """Whether the intents this session identified with cover ``event``."""
+        needed = EVENT_INTENTS.get(event, 0)
+        return self.intents & needed == needed
+
+    def events(self) -> list[str]:
+        """The names of the dispatches this session was sent (the recent ones kept for RESUME), in order."""
+        return [json.loads(frame)["t"] for _, frame in self.buffer]
+
     def dispatch(self, event: str, data: JSON) -> None:
         """Number, remember and (when connected) send a dispatch."""
         self.seq += 1
@@ -93,9 +111,9 @@ class GatewayHub:
         self.resume_count = 0
 
     def dispatch(self, event: str, data: JSON) -> None:
-        """Send a dispatch to every session that has not ended (queued while disconnected)."""
+        """Send a dispatch to every session that has not ended and has its intent (queued while disconnected)."""
         for session in self.sessions.values():
-            if session.ready and not session.ended:
+            if session.ready and not session.ended and session.wants(event):
                 session.dispatch(event, data)
 
     def ready(self) -> bool:

@@ -16,12 +16,13 @@ Usage::
 from __future__ import annotations
 
 import socket
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.sandbox.emulator import routes_app, routes_channels, routes_guilds, routes_interactions
+from bot.sandbox.emulator import routes_app, routes_channels, routes_guilds, routes_interactions, routes_reactions
 from bot.sandbox.emulator.actions import UserActions
 from bot.sandbox.emulator.gateway import GatewayHub
 from bot.sandbox.emulator.http_utils import STATE_KEY, emulator_middleware
@@ -127,7 +128,7 @@ class DiscordEmulator:
         """Listen on ``host`` (a free port unless one was given)."""
         app = web.Application(middlewares=[emulator_middleware], client_max_size=MAX_UPLOAD_BYTES)
         app[STATE_KEY] = self.state
-        for module in (routes_app, routes_interactions, routes_channels, routes_guilds):
+        for module in (routes_app, routes_interactions, routes_channels, routes_reactions, routes_guilds):
             app.add_routes(module.routes)
         app.router.add_get("/gateway", self.gateway.handle)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -242,6 +243,14 @@ class DiscordEmulator:
         """A member posts a plain message."""
         return await self.users.post_message(channel_id, user_id, content)
 
+    async def react(self, message_id: int, user_id: int, emoji: str) -> Message:
+        """A member reacts (unicode emoji, or ``name:id``); MESSAGE_REACTION_ADD goes to bots with the intent."""
+        return await self.users.react(message_id, user_id, emoji)
+
+    async def unreact(self, message_id: int, user_id: int, emoji: str) -> Message:
+        """A member takes their reaction back (MESSAGE_REACTION_REMOVE)."""
+        return await self.users.unreact(message_id, user_id, emoji)
+
     # -- what happened -----------------------------------------------------------------------
 
     def synced_commands(self, guild_id: int) -> list[JSON]:
@@ -291,8 +300,16 @@ class DiscordEmulator:
 
     @property
     def reactions(self) -> dict[int, list[str]]:
-        """The bot's reactions per message id (emoji as sent: unicode, or ``name:id``)."""
-        return self.state.reactions
+        """The bot's reactions per message id (emoji as sent: unicode, or ``name:id``); ``[]`` for other ids.
+
+        Everyone's reactions, with the reactors' ids, are in :attr:`Message.reactions`.
+        """
+        bot_id = self.state.bot_user.id
+        mine: dict[int, list[str]] = defaultdict(list)
+        for message in self.state.messages.values():
+            if message.reactions:
+                mine[message.id] = [key for key, users in message.reactions.items() if bot_id in users]
+        return mine
 
     @property
     def pins(self) -> dict[int, list[int]]:

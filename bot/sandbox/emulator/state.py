@@ -25,6 +25,7 @@ from bot.sandbox.emulator.models import (
 )
 from bot.sandbox.emulator.payloads import channel_payload, member_payload, message_payload, role_payload, user_payload
 from bot.sandbox.emulator.ratelimits import RateLimiter
+from bot.sandbox.emulator.reactions import clear_event, drop_reaction, reaction_event, record_reaction
 from bot.sandbox.emulator.snowflake import SnowflakeFactory, iso_now
 
 if TYPE_CHECKING:
@@ -54,7 +55,6 @@ class EmulatorState:
         self.global_commands: list[JSON] = []
         self.global_command_puts = 0
         self.scheduled_events: dict[int, ScheduledEvent] = {}
-        self.reactions: dict[int, list[str]] = {}
         self.pins: dict[int, list[int]] = {}
         self.pinned_at: dict[int, str] = {}
         self.interactions: dict[int, InteractionHandle] = {}
@@ -121,7 +121,7 @@ class EmulatorState:
         """The message payload with its author and started thread."""
         author = self.users.get(message.author_id, self.bot_user)
         thread = self.channels.get(message.thread_id) if message.thread_id else None
-        return message_payload(message, author, thread=thread)
+        return message_payload(message, author, me_id=self.bot_user.id, thread=thread)
 
     # -- OptionResolver ------------------------------------------------------------------------
 
@@ -250,6 +250,24 @@ class EmulatorState:
             if message.guild_id:
                 data["guild_id"] = str(message.guild_id)
             self.dispatch("MESSAGE_DELETE", data)
+
+    def react(self, message: Message, user_id: int, key: str, *, add: bool) -> bool:
+        """Add or remove a user's reaction and announce it; False (and no event) if nothing changed."""
+        changed = record_reaction(message, user_id, key) if add else drop_reaction(message, user_id, key)
+        if changed:
+            guild = self.guilds.get(message.guild_id or 0)
+            member = guild.members.get(user_id) if guild and add else None
+            data = reaction_event(message, user_id, key, added=add, member=member_payload(member) if member else None)
+            self.dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data)
+        return changed
+
+    def clear_reactions(self, message: Message, key: str | None = None) -> None:
+        """Remove every reaction (or every reaction with one emoji) and announce it."""
+        if key is None:
+            message.reactions.clear()
+            self.dispatch("MESSAGE_REACTION_REMOVE_ALL", clear_event(message, None))
+        elif message.reactions.pop(key, None) is not None:
+            self.dispatch("MESSAGE_REACTION_REMOVE_EMOJI", clear_event(message, key))
 
     def _message_event(self, message: Message) -> JSON:
         data = self.message_json(message)
