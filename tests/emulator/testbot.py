@@ -53,6 +53,25 @@ class AckButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
         await interaction.edit_original_response(content=f"request {self.request} acknowledged")
 
 
+class DetailsButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"details:(?P<request>[0-9]+)"
+):
+    """Answers a click with a new message (callback type 4), which names the clicked message."""
+
+    def __init__(self, request: int) -> None:
+        super().__init__(discord.ui.Button(label="Details", custom_id=f"details:{request}"))
+        self.request = request
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> DetailsButton:
+        return cls(int(match["request"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"details of request {self.request}")
+
+
 class ReasonModal(discord.ui.Modal, title="Reject request"):
     reason: discord.ui.TextInput[ReasonModal] = discord.ui.TextInput(label="Reason", custom_id="reason")
 
@@ -119,6 +138,13 @@ async def request_approval(interaction: discord.Interaction, request: int) -> No
     await interaction.response.send_message(f"request {request} needs a team lead", view=view)
 
 
+@app_commands.command(name="card", description="A message with a Details button")
+async def card(interaction: discord.Interaction, request: int) -> None:
+    view = discord.ui.View(timeout=None)
+    view.add_item(DetailsButton(request))
+    await interaction.response.send_message(f"request {request}", view=view)
+
+
 @app_commands.command(name="reject", description="Reject with a reason")
 async def reject(interaction: discord.Interaction) -> None:
     await interaction.response.send_modal(ReasonModal())
@@ -180,7 +206,7 @@ async def hold(interaction: discord.Interaction) -> None:
     return None
 
 
-COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, progress, hold)
+COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, progress, card, hold)
 
 
 class OpsTestBot(commands.Bot):
@@ -209,7 +235,7 @@ class OpsTestBot(commands.Bot):
         self.cached_reactions.append(("remove", str(reaction.emoji), reaction.count, user.id))
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(ApproveButton, AckButton)
+        self.add_dynamic_items(ApproveButton, AckButton, DetailsButton)
         for command in COMMANDS:
             self.tree.add_command(command)
         guild = discord.Object(self.guild_id)

@@ -146,6 +146,7 @@ class UserActions:
             self.state, kind=MODAL_SUBMIT, guild_id=opened_by.guild_id, channel_id=opened_by.channel_id,
             user_id=user_id or opened_by.user_id, message_id=opened_by.message_id,
         )
+        handle.opened_by = opened_by
         return await self._dispatch(handle, modal_submit_data(opened_by.modal, values))
 
     async def post_message(self, channel_id: int, user_id: int, content: str) -> Message:

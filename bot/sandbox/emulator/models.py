@@ -130,7 +130,8 @@ class Message:
 
     ``attachments`` holds dicts with ``id``, ``filename``, ``content`` (the uploaded bytes),
     ``size``, ``content_type``, ``description`` and ``url``. ``reactions`` maps each emoji (unicode,
-    or ``name:id``) to the ids of the users who reacted with it, in order.
+    or ``name:id``) to the ids of the users who reacted with it, in order. ``interaction_metadata``
+    is set, once and for all, on the messages an interaction's responses created.
     """
 
     id: int
@@ -156,6 +157,7 @@ class Message:
     deleted: bool = False
     thread_id: int | None = None
     reactions: dict[str, list[int]] = field(default_factory=dict)
+    interaction_metadata: JSON | None = None
 
     @property
     def ephemeral(self) -> bool:

@@ -146,6 +146,8 @@ def message_payload(message: Message, author: User, *, me_id: int, thread: Chann
         data["thread"] = channel_payload(thread)
     if message.reactions:
         data["reactions"] = reactions_payload(message, me_id)
+    if message.interaction_metadata is not None:
+        data["interaction_metadata"] = message.interaction_metadata
     return data
 
 

@@ -204,7 +204,7 @@ class EmulatorState:
     def create_message(
         self, channel_id: int, author_id: int, payload: JSON, files: list[Upload], *,
         ephemeral_for: int | None = None, interaction_id: int | None = None, webhook: bool = False,
-        message_type: int = 0,
+        message_type: int = 0, interaction_metadata: JSON | None = None,
     ) -> Message:
         """Store a new message in a channel or thread and announce it (unless ephemeral)."""
         channel = self.channels[channel_id]
@@ -212,7 +212,7 @@ class EmulatorState:
             id=self.ids.next(), channel_id=channel_id, guild_id=channel.guild_id, author_id=author_id,
             interaction_id=interaction_id, webhook_id=self.application_id if webhook else None,
             type=message_type, tts=bool(payload.get("tts", False)),
-            message_reference=payload.get("message_reference"),
+            message_reference=payload.get("message_reference"), interaction_metadata=interaction_metadata,
         )
         self._apply(message, payload, files, creating=True)
         if ephemeral_for is not None:
