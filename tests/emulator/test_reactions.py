@@ -89,7 +89,7 @@ async def test_reaction_events_need_the_reactions_intent(world: World, runner: B
     intents.reactions = False
     bot = await runner.start(OpsTestBot(world.guild.id, intents=intents))
     assert isinstance(bot, OpsTestBot) and bot.user is not None
-    [session] = emu.gateway.sessions.values()
+    [session] = emu.gateway_sessions
     assert session.intents == intents.value and not session.intents & (1 << 10)
     message = await text_channel(bot, world).send("approve?")
     await message.add_reaction(CHECK)

@@ -2,7 +2,8 @@
 
 Every frame is sent as TEXT whatever ``compress`` the client asked for (discord.py accepts plain
 text in every mode). Each session numbers its dispatches and keeps the recent ones, so a client
-whose connection was dropped can RESUME and receive what it missed, as on Discord. Reaction events
+whose connection was dropped can RESUME and receive what it missed, as on Discord; tests can also
+hold dispatches back (a stalled link: the bot hears nothing) and release them later. Reaction events
 go only to sessions whose IDENTIFY ``intents`` include ``GUILD_MESSAGE_REACTIONS`` (1 << 10).
 """
 
@@ -78,6 +79,25 @@ class Session:
         self.connection: Connection | None = None
         self.ready = False
         self.ended = False
+        self.held_from: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether dispatches are being held back (the bot sees nothing until :meth:`release`)."""
+        return self.held_from is not None
+
+    def hold(self) -> None:
+        """Keep numbering and buffering dispatches, but send none."""
+        if self.held_from is None:
+            self.held_from = self.seq + 1
+
+    def release(self) -> None:
+        """Send every held dispatch, in order, and go back to sending at once."""
+        first, self.held_from = self.held_from, None
+        if first is not None and self.connection is not None:
+            for number, frame in self.buffer:
+                if number >= first:
+                    self.connection.send(frame)
 
     def wants(self, event: str) -> bool:
         """Whether the intents this session identified with cover ``event``."""
@@ -93,7 +113,7 @@ class Session:
         self.seq += 1
         frame = json.dumps({"op": DISPATCH, "t": event, "s": self.seq, "d": data})
         self.buffer.append((self.seq, frame))
-        if self.connection is not None:
+        if self.connection is not None and self.held_from is None:
             self.connection.send(frame)
 
 
@@ -115,6 +135,17 @@ class GatewayHub:
         for session in self.sessions.values():
             if session.ready and not session.ended and session.wants(event):
                 session.dispatch(event, data)
+
+    def hold(self) -> None:
+        """Hold back dispatches to every live session: to the bot, Discord has gone quiet."""
+        for session in self.sessions.values():
+            if not session.ended:
+                session.hold()
+
+    def release(self) -> None:
+        """Deliver every held dispatch, in order."""
+        for session in self.sessions.values():
+            session.release()
 
     def ready(self) -> bool:
         """Whether a connected client has identified and received its guilds."""
@@ -222,7 +253,7 @@ class GatewayHub:
         session.connection = conn
         conn.session = session
         for number, frame in session.buffer:
-            if number > seq:
+            if number > seq and (session.held_from is None or number < session.held_from):
                 conn.send(frame)
         session.dispatch("RESUMED", {})
         self.resume_count += 1

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from bot.sandbox.emulator import routes_app, routes_channels, routes_guilds, routes_interactions, routes_reactions
 from bot.sandbox.emulator.actions import UserActions
-from bot.sandbox.emulator.gateway import GatewayHub
+from bot.sandbox.emulator.gateway import GatewayHub, Session
 from bot.sandbox.emulator.http_utils import STATE_KEY, emulator_middleware
 from bot.sandbox.emulator.interactions import InteractionHandle
 from bot.sandbox.emulator.models import (
@@ -184,6 +184,22 @@ class DiscordEmulator:
     async def drop_connections(self, *, abort: bool = True) -> None:
         """Cut gateway connections abruptly; the client must RESUME (missed dispatches are replayed)."""
         await self.gateway.drop(abort=abort)
+
+    def hold_dispatches(self) -> None:
+        """Stop delivering gateway dispatches: they are numbered and kept, the bot sees nothing (a stall).
+
+        Interactions dispatched meanwhile still start their 3 s clock, as on Discord.
+        """
+        self.gateway.hold()
+
+    def release_dispatches(self) -> None:
+        """Deliver every held dispatch, in order, and deliver at once again."""
+        self.gateway.release()
+
+    @property
+    def gateway_sessions(self) -> list[Session]:
+        """Every gateway session, oldest first: ``intents``, ``held``, ``events()`` (the dispatch names sent)."""
+        return list(self.gateway.sessions.values())
 
     # -- rate limits -------------------------------------------------------------------------
 
