@@ -6,6 +6,7 @@ import aiohttp
 import discord
 import pytest
 
+from tests.conftest import ErrorLogCollector
 from tests.emulator.conftest import TOKEN, BotRunner, World
 from tests.emulator.testbot import COMMANDS, OpsTestBot
 
@@ -191,3 +192,31 @@ async def test_wrong_token_is_refused(world: World, runner: BotRunner) -> None:
     await bot.close()
     assert world.emu.violations == ["GET /api/v10/users/@me: 401 0 401: Unauthorized"]
     world.emu.violations.clear()
+
+
+async def test_held_dispatches_stall_the_bot_then_arrive_in_order(world: World, bot: OpsTestBot,
+                                                                  error_logs: ErrorLogCollector) -> None:
+    emu = world.emu
+    emu.hold_dispatches()
+    h = await emu.run_command(world.guild.id, world.channel.id, world.alice.id, "echo", {"text": "first"})
+    later = await emu.run_command(world.guild.id, world.channel.id, world.bob.id, "echo", {"text": "second"})
+    with pytest.raises(TimeoutError):
+        await h.wait_response(timeout=0.3)
+    [session] = emu.gateway_sessions
+    assert session.held and session.events()[-2:] == ["INTERACTION_CREATE", "INTERACTION_CREATE"]
+    emu.release_dispatches()
+    assert (await h.wait_message()).content == "first (int, bool)"
+    assert (await later.wait_message()).content == "second (int, bool)"
+    assert [m.content for m in emu.messages(world.channel.id)] == ["first (int, bool)", "second (int, bool)"]
+
+    # A stall longer than the 3 s window: the bot answers and Discord says Unknown interaction.
+    emu.hold_dispatches()
+    late = await emu.run_command(world.guild.id, world.channel.id, world.alice.id, "ping")
+    late.dispatched_at -= 3.5
+    emu.release_dispatches()
+    await emu.wait_until(lambda: late.refused)
+    assert late.callback is None and late.refused[0]["code"] == 10062
+    await emu.wait_until(lambda: error_logs.records)  # discord.py logs the NotFound raised in the command
+    assert "ping" in error_logs.records[0].getMessage()
+    error_logs.records.clear()
+    emu.violations.clear()

@@ -53,6 +53,25 @@ class AckButton(discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], temp
         await interaction.edit_original_response(content=f"request {self.request} acknowledged")
 
 
+class DetailsButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=r"details:(?P<request>[0-9]+)"
+):
+    """Answers a click with a new message (callback type 4), which names the clicked message."""
+
+    def __init__(self, request: int) -> None:
+        super().__init__(discord.ui.Button(label="Details", custom_id=f"details:{request}"))
+        self.request = request
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> DetailsButton:
+        return cls(int(match["request"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await interaction.response.send_message(f"details of request {self.request}")
+
+
 class ReasonModal(discord.ui.Modal, title="Reject request"):
     reason: discord.ui.TextInput[ReasonModal] = discord.ui.TextInput(label="Reason", custom_id="reason")
 
@@ -119,6 +138,13 @@ async def request_approval(interaction: discord.Interaction, request: int) -> No
     await interaction.response.send_message(f"request {request} needs a team lead", view=view)
 
 
+@app_commands.command(name="card", description="A message with a Details button")
+async def card(interaction: discord.Interaction, request: int) -> None:
+    view = discord.ui.View(timeout=None)
+    view.add_item(DetailsButton(request))
+    await interaction.response.send_message(f"request {request}", view=view)
+
+
 @app_commands.command(name="reject", description="Reject with a reason")
 async def reject(interaction: discord.Interaction) -> None:
     await interaction.response.send_modal(ReasonModal())
@@ -164,26 +190,52 @@ async def incident(interaction: discord.Interaction, title: str) -> None:
     )
 
 
+@app_commands.command(name="progress", description="Progress updates: edits the original per step, then more")
+async def progress(interaction: discord.Interaction, steps: int = 3) -> None:
+    await interaction.response.defer(thinking=True)
+    for step in range(1, steps + 1):
+        await interaction.edit_original_response(content=f"step {step}/{steps}")
+    await interaction.followup.send(f"done after {steps} steps")
+    assert isinstance(interaction.channel, discord.TextChannel)
+    note = await interaction.channel.send("progress: started")
+    await note.edit(content=f"progress: {steps}/{steps}")
+
+
 @app_commands.command(name="hold", description="Never answers (tests post callbacks themselves)")
 async def hold(interaction: discord.Interaction) -> None:
     return None
 
 
-COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, hold)
+COMMANDS: tuple[app_commands.Command[Any, ..., Any] | app_commands.Group, ...] = (audit, ping, echo, deploy_slow, secret, request_approval, reject, whois, late, huge, incident, progress, card, hold)
 
 
 class OpsTestBot(commands.Bot):
     """Registers everything above, copied to the test guild and synced there only."""
 
-    def __init__(self, guild_id: int) -> None:
-        intents = discord.Intents.default()
-        intents.members = True
+    def __init__(self, guild_id: int, *, intents: discord.Intents | None = None) -> None:
+        if intents is None:
+            intents = discord.Intents.default()
+            intents.members = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, guild_ready_timeout=0.1)
         self.guild_id = guild_id
         self.refusals: list[int] = []
+        self.raw_reactions: list[discord.RawReactionActionEvent] = []
+        self.cached_reactions: list[tuple[str, str, int, int]] = []  # (add/remove, emoji, count after, user id)
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        self.raw_reactions.append(payload)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        self.raw_reactions.append(payload)
+
+    async def on_reaction_add(self, reaction: discord.Reaction, user: discord.abc.User) -> None:
+        self.cached_reactions.append(("add", str(reaction.emoji), reaction.count, user.id))
+
+    async def on_reaction_remove(self, reaction: discord.Reaction, user: discord.abc.User) -> None:
+        self.cached_reactions.append(("remove", str(reaction.emoji), reaction.count, user.id))
 
     async def setup_hook(self) -> None:
-        self.add_dynamic_items(ApproveButton, AckButton)
+        self.add_dynamic_items(ApproveButton, AckButton, DetailsButton)
         for command in COMMANDS:
             self.tree.add_command(command)
         guild = discord.Object(self.guild_id)

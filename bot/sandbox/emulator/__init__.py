@@ -7,6 +7,7 @@ The real discord.py client runs against it (set ``discord.http.Route.BASE`` to
 
 from bot.sandbox.emulator.interactions import InteractionCallback, InteractionHandle
 from bot.sandbox.emulator.models import Channel, Guild, Member, Message, Role, ScheduledEvent, User
+from bot.sandbox.emulator.ratelimits import RateLimitHit, RateLimitRule
 from bot.sandbox.emulator.server import DiscordEmulator
 
 __all__ = [
@@ -17,6 +18,8 @@ __all__ = [
     "InteractionHandle",
     "Member",
     "Message",
+    "RateLimitHit",
+    "RateLimitRule",
     "Role",
     "ScheduledEvent",
     "User",

@@ -1,7 +1,8 @@
-"""What emulated users do: run slash commands, click buttons, pick options, submit modals, type messages.
+"""What emulated users do: run commands, click buttons, pick options, submit modals, type messages, react.
 
-Each action builds a real interaction payload and dispatches it on the gateway; the returned
-:class:`InteractionHandle` watches the bot's answer.
+Each interaction action builds a real interaction payload and dispatches it on the gateway; the
+returned :class:`InteractionHandle` watches the bot's answer. Messages and reactions are stored and
+announced as Discord announces them (also while no bot is connected: it can read them later).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from bot.sandbox.emulator.interactions import (
     interaction_payload,
     modal_submit_data,
 )
-from bot.sandbox.emulator.models import JSON, Message
+from bot.sandbox.emulator.models import ADD_REACTIONS, JSON, Message
+from bot.sandbox.emulator.reactions import MAX_REACTIONS, emoji_key
 from bot.sandbox.emulator.state import EmulatorState
 
 
@@ -144,6 +146,7 @@ class UserActions:
             self.state, kind=MODAL_SUBMIT, guild_id=opened_by.guild_id, channel_id=opened_by.channel_id,
             user_id=user_id or opened_by.user_id, message_id=opened_by.message_id,
         )
+        handle.opened_by = opened_by
         return await self._dispatch(handle, modal_submit_data(opened_by.modal, values))
 
     async def post_message(self, channel_id: int, user_id: int, content: str) -> Message:
@@ -153,5 +156,38 @@ class UserActions:
             raise ValueError(f"no channel {channel_id}")
         self._check_member(guild.id, channel_id, user_id)
         message = self.state.create_message(channel_id, user_id, {"content": content}, [])
+        await self.state.notify()
+        return message
+
+    def _reactable(self, message_id: int, user_id: int, emoji: str) -> tuple[Message, str]:
+        message = self.state.messages.get(message_id)
+        if message is None:
+            raise ValueError(f"no message {message_id}")
+        if message.ephemeral:
+            raise ValueError(f"message {message_id} is ephemeral: nobody can react to it")
+        if message.guild_id is None:
+            raise ValueError("only guild messages are supported")
+        self._check_member(message.guild_id, message.channel_id, user_id)
+        return message, emoji_key(emoji)
+
+    async def react(self, message_id: int, user_id: int, emoji: str) -> Message:
+        """React to a message; a new emoji needs Add Reactions and a free slot (20 per message)."""
+        message, key = self._reactable(message_id, user_id, emoji)
+        if key not in message.reactions:
+            assert message.guild_id is not None
+            if not self.state.permissions(message.guild_id, user_id) & ADD_REACTIONS:
+                raise ValueError(f"user {user_id} may not add new reactions (no Add Reactions permission)")
+            if len(message.reactions) >= MAX_REACTIONS:
+                raise ValueError(f"message {message_id} already has {MAX_REACTIONS} different reactions")
+        if not self.state.react(message, user_id, key, add=True):
+            raise ValueError(f"user {user_id} has already reacted with {key} to message {message_id}")
+        await self.state.notify()
+        return message
+
+    async def unreact(self, message_id: int, user_id: int, emoji: str) -> Message:
+        """Take back a reaction the user made."""
+        message, key = self._reactable(message_id, user_id, emoji)
+        if not self.state.react(message, user_id, key, add=False):
+            raise ValueError(f"user {user_id} has not reacted with {key} to message {message_id}")
         await self.state.notify()
         return message

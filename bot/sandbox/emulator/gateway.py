@@ -2,7 +2,9 @@
 
 Every frame is sent as TEXT whatever ``compress`` the client asked for (discord.py accepts plain
 text in every mode). Each session numbers its dispatches and keeps the recent ones, so a client
-whose connection was dropped can RESUME and receive what it missed, as on Discord.
+whose connection was dropped can RESUME and receive what it missed, as on Discord; tests can also
+hold dispatches back (a stalled link: the bot hears nothing) and release them later. Reaction events
+go only to sessions whose IDENTIFY ``intents`` include ``GUILD_MESSAGE_REACTIONS`` (1 << 10).
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ _log = logging.getLogger(__name__)
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 8, 9, 10, 11
 DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4002, 4003, 4004
 REPLAY_BUFFER = 5000
+GUILD_MESSAGE_REACTIONS = 1 << 10
+EVENT_INTENTS = {
+    "MESSAGE_REACTION_ADD": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE_ALL": GUILD_MESSAGE_REACTIONS,
+    "MESSAGE_REACTION_REMOVE_EMOJI": GUILD_MESSAGE_REACTIONS,
+}
+"""Events sent only to sessions that IDENTIFYed with the intent (the emulator has guild messages only)."""
 
 
 class Connection:
@@ -69,13 +79,41 @@ class Session:
         self.connection: Connection | None = None
         self.ready = False
         self.ended = False
+        self.held_from: int | None = None
+
+    @property
+    def held(self) -> bool:
+        """Whether dispatches are being held back (the bot sees nothing until :meth:`release`)."""
+        return self.held_from is not None
+
+    def hold(self) -> None:
+        """Keep numbering and buffering dispatches, but send none."""
+        if self.held_from is None:
+            self.held_from = self.seq + 1
+
+    def release(self) -> None:
+        """Send every held dispatch, in order, and go back to sending at once."""
+        first, self.held_from = self.held_from, None
+        if first is not None and self.connection is not None:
+            for number, frame in self.buffer:
+                if number >= first:
+                    self.connection.send(frame)
+
+    def wants(self, event: str) -> bool:
+        """Whether the intents this session identified with cover ``event``."""
+        needed = EVENT_INTENTS.get(event, 0)
+        return self.intents & needed == needed
+
+    def events(self) -> list[str]:
+        """The names of the dispatches this session was sent (the recent ones kept for RESUME), in order."""
+        return [json.loads(frame)["t"] for _, frame in self.buffer]
 
     def dispatch(self, event: str, data: JSON) -> None:
         """Number, remember and (when connected) send a dispatch."""
         self.seq += 1
         frame = json.dumps({"op": DISPATCH, "t": event, "s": self.seq, "d": data})
         self.buffer.append((self.seq, frame))
-        if self.connection is not None:
+        if self.connection is not None and self.held_from is None:
             self.connection.send(frame)
 
 
@@ -93,10 +131,21 @@ class GatewayHub:
         self.resume_count = 0
 
     def dispatch(self, event: str, data: JSON) -> None:
-        """Send a dispatch to every session that has not ended (queued while disconnected)."""
+        """Send a dispatch to every session that has not ended and has its intent (queued while disconnected)."""
         for session in self.sessions.values():
-            if session.ready and not session.ended:
+            if session.ready and not session.ended and session.wants(event):
                 session.dispatch(event, data)
+
+    def hold(self) -> None:
+        """Hold back dispatches to every live session: to the bot, Discord has gone quiet."""
+        for session in self.sessions.values():
+            if not session.ended:
+                session.hold()
+
+    def release(self) -> None:
+        """Deliver every held dispatch, in order."""
+        for session in self.sessions.values():
+            session.release()
 
     def ready(self) -> bool:
         """Whether a connected client has identified and received its guilds."""
@@ -204,7 +253,7 @@ class GatewayHub:
         session.connection = conn
         conn.session = session
         for number, frame in session.buffer:
-            if number > seq:
+            if number > seq and (session.held_from is None or number < session.held_from):
                 conn.send(frame)
         session.dispatch("RESUMED", {})
         self.resume_count += 1

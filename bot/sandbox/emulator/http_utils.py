@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -105,12 +106,26 @@ def _needs_auth(path: str) -> bool:
 
 @web.middleware
 async def emulator_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Check the bot token, turn errors into Discord JSON, record refusals, wake waiting tests."""
+    """Check the bot token, serve armed 429s, turn errors into Discord JSON, record refusals, wake tests."""
     state = state_of(request)
+    arrived_at = time.monotonic()
+    ticket = state.rate_limits.ticket()
+    try:
+        response = await _answer(request, handler, state, ticket)
+        state.rate_limits.settle(request.method, request.path, ticket, response.status, arrived_at)
+        return response
+    finally:
+        await state.notify()
+
+
+async def _answer(request: web.Request, handler: Handler, state: EmulatorState, ticket: int) -> web.StreamResponse:
     where = f"{request.method} {request.path}"
     try:
         if _needs_auth(request.path) and request.headers.get("Authorization") != f"Bot {state.bot_token}":
             raise DiscordError(401, 0, "401: Unauthorized")
+        hit = state.rate_limits.take(request.method, request.path, ticket)
+        if hit is not None:
+            return web.Response(body=json.dumps(hit.body()).encode(), status=429, headers=hit.headers())
         return await handler(request)
     except PayloadError as exc:
         state.violation(f"{where}: {exc.summary()}")
@@ -127,8 +142,6 @@ async def emulator_middleware(request: web.Request, handler: Handler) -> web.Str
         _log.exception("emulator: error handling %s", where)
         state.violation(f"{where}: emulator error {exc!r}")
         return reply({"code": 0, "message": f"emulator error: {exc!r}"}, 400)
-    finally:
-        await state.notify()
 
 
 async def read_message(request: web.Request, *, creating: bool) -> tuple[JSON, list[Upload]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.sandbox.emulator.models import ALL_PERMISSIONS, JSON, Message, Upload
-from bot.sandbox.emulator.payloads import channel_payload
+from bot.sandbox.emulator.payloads import channel_payload, user_payload
 from bot.sandbox.emulator.state import EmulatorState
 
 APPLICATION_COMMAND, COMPONENT, AUTOCOMPLETE, MODAL_SUBMIT = 2, 3, 4, 5
@@ -52,6 +52,7 @@ class InteractionHandle:
         self.modal: JSON | None = None
         self.baseline_edits: int | None = None
         self.payload: JSON = {}
+        self.opened_by: InteractionHandle | None = None
 
     def __repr__(self) -> str:
         """Show the id, type and answer so a failing assertion says what happened."""
@@ -99,6 +100,31 @@ class InteractionHandle:
     def owns_message(self, message_id: int) -> bool:
         """Whether the message is this interaction's original or one of its followups."""
         return message_id == self.original_id or message_id in self.followup_ids
+
+    @property
+    def integration_owners(self) -> JSON:
+        """``authorizing_integration_owners``: the app is installed to the guild ("0" = guild install)."""
+        return {"0": str(self.guild_id)}
+
+    def metadata(self, *, original_response_id: int | None = None) -> JSON:
+        """The ``interaction_metadata`` of a message this interaction's responses create.
+
+        A followup names the original response; a component's answer names the clicked message; a
+        modal submit's carries the metadata of the interaction that opened the modal.
+        """
+        data: JSON = {
+            "id": str(self.id),
+            "type": self.type,
+            "user": user_payload(self._state.users[self.user_id]),
+            "authorizing_integration_owners": self.integration_owners,
+        }
+        if original_response_id is not None:
+            data["original_response_message_id"] = str(original_response_id)
+        if self.type == COMPONENT and self.message_id is not None:
+            data["interacted_message_id"] = str(self.message_id)
+        if self.type == MODAL_SUBMIT and self.opened_by is not None:
+            data["triggering_interaction_metadata"] = self.opened_by.metadata()
+        return data
 
     # -- waiting -------------------------------------------------------------------------------
 
@@ -158,7 +184,7 @@ def interaction_payload(state: EmulatorState, handle: InteractionHandle, data: J
         "guild_locale": "en-US",
         "entitlements": [],
         "entitlement_sku_ids": [],
-        "authorizing_integration_owners": {"0": str(handle.guild_id)},
+        "authorizing_integration_owners": handle.integration_owners,
         "context": 0,
         "attachment_size_limit": ATTACHMENT_SIZE_LIMIT,
     }

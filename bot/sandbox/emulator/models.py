@@ -22,8 +22,9 @@ PUBLIC_THREAD = 11
 PRIVATE_THREAD = 12
 THREAD_TYPES = frozenset({10, PUBLIC_THREAD, PRIVATE_THREAD})
 
+ADD_REACTIONS = 1 << 6
 DEFAULT_EVERYONE_PERMISSIONS = (
-    (1 << 6)  # add reactions
+    ADD_REACTIONS
     | (1 << 10)  # view channel
     | (1 << 11)  # send messages
     | (1 << 14)  # embed links
@@ -128,7 +129,9 @@ class Message:
     """A message as the emulator stored it; ``embeds`` and ``components`` are kept as received.
 
     ``attachments`` holds dicts with ``id``, ``filename``, ``content`` (the uploaded bytes),
-    ``size``, ``content_type``, ``description`` and ``url``.
+    ``size``, ``content_type``, ``description`` and ``url``. ``reactions`` maps each emoji (unicode,
+    or ``name:id``) to the ids of the users who reacted with it, in order. ``interaction_metadata``
+    is set, once and for all, on the messages an interaction's responses created.
     """
 
     id: int
@@ -153,6 +156,8 @@ class Message:
     pinned: bool = False
     deleted: bool = False
     thread_id: int | None = None
+    reactions: dict[str, list[int]] = field(default_factory=dict)
+    interaction_metadata: JSON | None = None
 
     @property
     def ephemeral(self) -> bool:

@@ -17,6 +17,7 @@ from bot.sandbox.emulator.models import (
     ScheduledEvent,
     User,
 )
+from bot.sandbox.emulator.reactions import reactions_payload
 from bot.sandbox.emulator.snowflake import iso_now
 
 
@@ -114,8 +115,8 @@ def attachment_payload(attachment: JSON) -> JSON:
     return {key: value for key, value in attachment.items() if key != "content"}
 
 
-def message_payload(message: Message, author: User, *, thread: Channel | None = None) -> JSON:
-    """A message object; ``thread`` is the thread started from this message, if any."""
+def message_payload(message: Message, author: User, *, me_id: int, thread: Channel | None = None) -> JSON:
+    """A message object as ``me_id`` (the bot) sees it; ``thread`` is the thread started from it, if any."""
     data: JSON = {
         "id": str(message.id),
         "channel_id": str(message.channel_id),
@@ -143,6 +144,10 @@ def message_payload(message: Message, author: User, *, thread: Channel | None = 
         data["message_reference"] = message.message_reference
     if thread is not None:
         data["thread"] = channel_payload(thread)
+    if message.reactions:
+        data["reactions"] = reactions_payload(message, me_id)
+    if message.interaction_metadata is not None:
+        data["interaction_metadata"] = message.interaction_metadata
     return data
 
 

@@ -1,4 +1,4 @@
-"""Channel routes: messages, threads, reactions and pins (Authorization: Bot <token> required)."""
+"""Channel routes: messages, threads and pins (Authorization: Bot <token> required)."""
 
 from __future__ import annotations
 
@@ -25,14 +25,16 @@ from bot.sandbox.emulator.validation import Problems, check_thread
 routes = web.RouteTableDef()
 
 
-def _channel(request: web.Request) -> Channel:
+def find_channel(request: web.Request) -> Channel:
+    """The channel or thread named by the ``{channel}`` path parameter (404 10003 if unknown)."""
     channel = state_of(request).channels.get(snowflake(request, "channel"))
     if channel is None:
         raise not_found(UNKNOWN_CHANNEL, "Channel")
     return channel
 
 
-def _message(request: web.Request, channel: Channel) -> Message:
+def find_message(request: web.Request, channel: Channel) -> Message:
+    """The ``{message}`` of ``channel`` (404 10008 if unknown, deleted or ephemeral)."""
     message = state_of(request).messages.get(snowflake(request, "message"))
     if message is None or message.channel_id != channel.id or message.ephemeral:
         raise not_found(UNKNOWN_MESSAGE, "Message")
@@ -49,14 +51,14 @@ def _thread_event(thread: Channel, *, created: bool = False) -> JSON:
 @routes.get("/api/v10/channels/{channel}")
 async def get_channel(request: web.Request) -> web.Response:
     """A channel or thread."""
-    return reply(channel_payload(_channel(request)))
+    return reply(channel_payload(find_channel(request)))
 
 
 @routes.patch("/api/v10/channels/{channel}")
 async def edit_channel(request: web.Request) -> web.Response:
     """Rename/topic a channel, or rename, archive, lock a thread."""
     state = state_of(request)
-    channel = _channel(request)
+    channel = find_channel(request)
     payload, _ = await read_body(request)
     if channel.is_thread:
         check_thread(payload, allowed_types=frozenset(), creating=False)
@@ -85,7 +87,7 @@ async def edit_channel(request: web.Request) -> web.Response:
 async def list_pins(request: web.Request) -> web.Response:
     """Pinned messages, newest pin first (the current paginated shape)."""
     state = state_of(request)
-    channel = _channel(request)
+    channel = find_channel(request)
     items = [
         {"pinned_at": state.pinned_at.get(mid, iso_now()), "message": state.message_json(state.messages[mid])}
         for mid in reversed(state.pins.get(channel.id, []))
@@ -98,7 +100,7 @@ async def list_pins(request: web.Request) -> web.Response:
 async def list_pins_legacy(request: web.Request) -> web.Response:
     """Pinned messages (the older list shape)."""
     state = state_of(request)
-    channel = _channel(request)
+    channel = find_channel(request)
     pinned = [state.messages[mid] for mid in reversed(state.pins.get(channel.id, [])) if mid in state.messages]
     return reply([state.message_json(m) for m in pinned])
 
@@ -108,7 +110,7 @@ async def list_pins_legacy(request: web.Request) -> web.Response:
 async def pin(request: web.Request) -> web.Response:
     """Pin a message."""
     state = state_of(request)
-    message = _message(request, _channel(request))
+    message = find_message(request, find_channel(request))
     message.pinned = True
     pins = state.pins.setdefault(message.channel_id, [])
     if message.id not in pins:
@@ -122,7 +124,7 @@ async def pin(request: web.Request) -> web.Response:
 async def unpin(request: web.Request) -> web.Response:
     """Unpin a message."""
     state = state_of(request)
-    message = _message(request, _channel(request))
+    message = find_message(request, find_channel(request))
     message.pinned = False
     if message.id in state.pins.get(message.channel_id, []):
         state.pins[message.channel_id].remove(message.id)
@@ -133,7 +135,7 @@ async def unpin(request: web.Request) -> web.Response:
 async def create_message(request: web.Request) -> web.Response:
     """Send a message (JSON or multipart with files) to a channel or thread."""
     state = state_of(request)
-    channel = _channel(request)
+    channel = find_channel(request)
     payload, files = await read_message(request, creating=True)
     if channel.is_thread and channel.locked and channel.archived:
         raise DiscordError(403, 50083, "Thread is locked")
@@ -146,7 +148,7 @@ async def create_message(request: web.Request) -> web.Response:
 async def list_messages(request: web.Request) -> web.Response:
     """Channel history, newest first (``limit``, ``before``, ``after``)."""
     state = state_of(request)
-    channel = _channel(request)
+    channel = find_channel(request)
     history = [m for m in state.channel_messages.get(channel.id, []) if not m.ephemeral]
     if "before" in request.query:
         history = [m for m in history if m.id < int(request.query["before"])]
@@ -160,14 +162,14 @@ async def list_messages(request: web.Request) -> web.Response:
 @routes.get("/api/v10/channels/{channel}/messages/{message}")
 async def get_message(request: web.Request) -> web.Response:
     """One message."""
-    return reply(state_of(request).message_json(_message(request, _channel(request))))
+    return reply(state_of(request).message_json(find_message(request, find_channel(request))))
 
 
 @routes.patch("/api/v10/channels/{channel}/messages/{message}")
 async def edit_message(request: web.Request) -> web.Response:
     """Edit a message the bot sent."""
     state = state_of(request)
-    message = _message(request, _channel(request))
+    message = find_message(request, find_channel(request))
     if message.author_id != state.bot_user.id:
         raise DiscordError(403, 50005, "Cannot edit a message authored by another user")
     payload, files = await read_message(request, creating=False)
@@ -179,7 +181,7 @@ async def edit_message(request: web.Request) -> web.Response:
 async def delete_message(request: web.Request) -> web.Response:
     """Delete a message."""
     state = state_of(request)
-    state.delete_message(_message(request, _channel(request)))
+    state.delete_message(find_message(request, find_channel(request)))
     return no_content()
 
 
@@ -202,7 +204,7 @@ def _new_thread(state: EmulatorState, parent: Channel, payload: JSON, *, kind: i
 async def create_thread(request: web.Request) -> web.Response:
     """A thread without a starter message: private (12) unless type 11 is asked for."""
     state = state_of(request)
-    parent = _channel(request)
+    parent = find_channel(request)
     payload, _ = await read_body(request)
     check_thread(payload, allowed_types=THREAD_TYPES, creating=True)
     kind = int(payload.get("type") or PRIVATE_THREAD)
@@ -214,8 +216,8 @@ async def create_thread(request: web.Request) -> web.Response:
 async def create_message_thread(request: web.Request) -> web.Response:
     """A public thread started from a message; like Discord, the thread takes the message's id."""
     state = state_of(request)
-    parent = _channel(request)
-    message = _message(request, parent)
+    parent = find_channel(request)
+    message = find_message(request, parent)
     payload, _ = await read_body(request)
     check_thread(payload, allowed_types=THREAD_TYPES, creating=True)
     if message.thread_id is not None:
@@ -224,28 +226,3 @@ async def create_message_thread(request: web.Request) -> web.Response:
     thread.starter_message_id = message.id
     message.thread_id = thread.id
     return reply(channel_payload(thread), 201)
-
-
-@routes.put("/api/v10/channels/{channel}/messages/{message}/reactions/{emoji}/@me")
-async def add_reaction(request: web.Request) -> web.Response:
-    """The bot reacts to a message."""
-    state = state_of(request)
-    message = _message(request, _channel(request))
-    emoji = request.match_info["emoji"]
-    if not emoji:
-        raise DiscordError(400, 10014, "Unknown Emoji")
-    reactions = state.reactions.setdefault(message.id, [])
-    if emoji not in reactions:
-        reactions.append(emoji)
-    return no_content()
-
-
-@routes.delete("/api/v10/channels/{channel}/messages/{message}/reactions/{emoji}/@me")
-async def remove_reaction(request: web.Request) -> web.Response:
-    """The bot removes its reaction."""
-    state = state_of(request)
-    message = _message(request, _channel(request))
-    emoji = request.match_info["emoji"]
-    if emoji in state.reactions.get(message.id, []):
-        state.reactions[message.id].remove(emoji)
-    return no_content()

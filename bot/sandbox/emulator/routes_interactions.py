@@ -1,7 +1,8 @@
 """Interaction callbacks and the interaction webhook (followups, @original); no Authorization header.
 
 Rules enforced as Discord does: the first callback within 3 s of dispatch (else 404 10062), only
-one callback (else 400 40060), followups only after it, and the token valid for 15 minutes.
+one callback (else 400 40060), followups only after it, and the token valid for 15 minutes. Every
+message a response creates carries ``interaction_metadata``, so the bot can find it in history.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ def _apply_callback(
         message = state.create_message(
             handle.channel_id, state.bot_user.id, body, files, ephemeral_for=handle.user_id if ephemeral else None,
             interaction_id=handle.id, webhook=True, message_type=APPLICATION_COMMAND_MESSAGE,
+            interaction_metadata=handle.metadata(),
         )
         handle.original_id = message.id
         return message
@@ -164,6 +166,7 @@ async def create_followup(request: web.Request) -> web.Response:
         message = state.create_message(
             handle.channel_id, state.bot_user.id, payload, files, interaction_id=handle.id, webhook=True,
             ephemeral_for=handle.user_id if ephemeral else None,
+            interaction_metadata=handle.metadata(original_response_id=handle.original_id),
         )
     handle.followup_ids.append(message.id)
     if request.query.get("wait", "false").lower() in ("1", "true"):

@@ -16,14 +16,15 @@ Usage::
 from __future__ import annotations
 
 import socket
+from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from aiohttp import web
 
-from bot.sandbox.emulator import routes_app, routes_channels, routes_guilds, routes_interactions
+from bot.sandbox.emulator import routes_app, routes_channels, routes_guilds, routes_interactions, routes_reactions
 from bot.sandbox.emulator.actions import UserActions
-from bot.sandbox.emulator.gateway import GatewayHub
+from bot.sandbox.emulator.gateway import GatewayHub, Session
 from bot.sandbox.emulator.http_utils import STATE_KEY, emulator_middleware
 from bot.sandbox.emulator.interactions import InteractionHandle
 from bot.sandbox.emulator.models import (
@@ -38,6 +39,7 @@ from bot.sandbox.emulator.models import (
     User,
 )
 from bot.sandbox.emulator.payloads import channel_payload, member_payload, role_payload
+from bot.sandbox.emulator.ratelimits import RateLimitHit, RateLimitRule, RateLimitScope
 from bot.sandbox.emulator.state import EmulatorState
 
 T = TypeVar("T")
@@ -126,7 +128,7 @@ class DiscordEmulator:
         """Listen on ``host`` (a free port unless one was given)."""
         app = web.Application(middlewares=[emulator_middleware], client_max_size=MAX_UPLOAD_BYTES)
         app[STATE_KEY] = self.state
-        for module in (routes_app, routes_interactions, routes_channels, routes_guilds):
+        for module in (routes_app, routes_interactions, routes_channels, routes_reactions, routes_guilds):
             app.add_routes(module.routes)
         app.router.add_get("/gateway", self.gateway.handle)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -183,6 +185,48 @@ class DiscordEmulator:
         """Cut gateway connections abruptly; the client must RESUME (missed dispatches are replayed)."""
         await self.gateway.drop(abort=abort)
 
+    def hold_dispatches(self) -> None:
+        """Stop delivering gateway dispatches: they are numbered and kept, the bot sees nothing (a stall).
+
+        Interactions dispatched meanwhile still start their 3 s clock, as on Discord.
+        """
+        self.gateway.hold()
+
+    def release_dispatches(self) -> None:
+        """Deliver every held dispatch, in order, and deliver at once again."""
+        self.gateway.release()
+
+    @property
+    def gateway_sessions(self) -> list[Session]:
+        """Every gateway session, oldest first: ``intents``, ``held``, ``events()`` (the dispatch names sent)."""
+        return list(self.gateway.sessions.values())
+
+    # -- rate limits -------------------------------------------------------------------------
+
+    def rate_limit(self, method: str, path: str, *, count: int = 1, retry_after: float = 0.05,
+                   scope: RateLimitScope = "user", bucket: str | None = None) -> RateLimitRule:
+        """Answer the next ``count`` requests matching ``method`` and ``path`` with a 429.
+
+        ``path`` is an API path without ``/api/v10``; ``{name}`` segments match any one segment and
+        ``*`` matches every path (``method="*"`` every method), e.g. ``("PATCH",
+        "/channels/{channel}/messages/{message}")`` or ``("PATCH", "/webhooks/{app}/{token}/messages/{message}")``.
+        ``scope`` "user" (per route) and "shared" (per resource) send the ``X-RateLimit-*`` headers;
+        "global" sends ``X-RateLimit-Global: true`` and ``"global": true`` and, as on Discord, never
+        strikes interaction endpoints. discord.py tries a request five times: ``count`` >= 5 on
+        one request makes it fail with a 429.
+        """
+        return self.state.rate_limits.arm(method, path, count=count, retry_after=retry_after, scope=scope,
+                                          bucket=bucket)
+
+    def rate_limit_global(self, *, count: int = 1, retry_after: float = 0.05) -> RateLimitRule:
+        """The next ``count`` bot requests (any route but the interaction endpoints) hit the global limit."""
+        return self.rate_limit("*", "*", count=count, retry_after=retry_after, scope="global")
+
+    @property
+    def rate_limit_hits(self) -> list[RateLimitHit]:
+        """Every 429 served, oldest first, each with the status its retry got."""
+        return list(self.state.rate_limits.hits)
+
     # -- acting as users ---------------------------------------------------------------------
 
     async def run_command(self, guild_id: int, channel_id: int, user_id: int, command: str,
@@ -214,6 +258,14 @@ class DiscordEmulator:
     async def post_message(self, channel_id: int, user_id: int, content: str) -> Message:
         """A member posts a plain message."""
         return await self.users.post_message(channel_id, user_id, content)
+
+    async def react(self, message_id: int, user_id: int, emoji: str) -> Message:
+        """A member reacts (unicode emoji, or ``name:id``); MESSAGE_REACTION_ADD goes to bots with the intent."""
+        return await self.users.react(message_id, user_id, emoji)
+
+    async def unreact(self, message_id: int, user_id: int, emoji: str) -> Message:
+        """A member takes their reaction back (MESSAGE_REACTION_REMOVE)."""
+        return await self.users.unreact(message_id, user_id, emoji)
 
     # -- what happened -----------------------------------------------------------------------
 
@@ -264,8 +316,16 @@ class DiscordEmulator:
 
     @property
     def reactions(self) -> dict[int, list[str]]:
-        """The bot's reactions per message id (emoji as sent: unicode, or ``name:id``)."""
-        return self.state.reactions
+        """The bot's reactions per message id (emoji as sent: unicode, or ``name:id``); ``[]`` for other ids.
+
+        Everyone's reactions, with the reactors' ids, are in :attr:`Message.reactions`.
+        """
+        bot_id = self.state.bot_user.id
+        mine: dict[int, list[str]] = defaultdict(list)
+        for message in self.state.messages.values():
+            if message.reactions:
+                mine[message.id] = [key for key, users in message.reactions.items() if bot_id in users]
+        return mine
 
     @property
     def pins(self) -> dict[int, list[int]]:

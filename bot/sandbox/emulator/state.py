@@ -24,6 +24,8 @@ from bot.sandbox.emulator.models import (
     User,
 )
 from bot.sandbox.emulator.payloads import channel_payload, member_payload, message_payload, role_payload, user_payload
+from bot.sandbox.emulator.ratelimits import RateLimiter
+from bot.sandbox.emulator.reactions import clear_event, drop_reaction, reaction_event, record_reaction
 from bot.sandbox.emulator.snowflake import SnowflakeFactory, iso_now
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ POLL_S = 0.05
 
 
 class EmulatorState:
-    """Guilds, messages, commands, interactions and the record of refused requests."""
+    """Guilds, messages, commands, interactions, armed rate limits and the record of refused requests."""
 
     def __init__(self, bot_token: str, bot_name: str = "Opscord") -> None:
         """Create the application, its bot user and its owner."""
@@ -53,12 +55,12 @@ class EmulatorState:
         self.global_commands: list[JSON] = []
         self.global_command_puts = 0
         self.scheduled_events: dict[int, ScheduledEvent] = {}
-        self.reactions: dict[int, list[str]] = {}
         self.pins: dict[int, list[int]] = {}
         self.pinned_at: dict[int, str] = {}
         self.interactions: dict[int, InteractionHandle] = {}
         self.interaction_tokens: dict[str, InteractionHandle] = {}
         self.violations: list[str] = []
+        self.rate_limits = RateLimiter()
         self.files: dict[str, bytes] = {}
         self.base_url = ""
         self.dispatch: Callable[[str, JSON], None] = lambda event, data: None
@@ -119,7 +121,7 @@ class EmulatorState:
         """The message payload with its author and started thread."""
         author = self.users.get(message.author_id, self.bot_user)
         thread = self.channels.get(message.thread_id) if message.thread_id else None
-        return message_payload(message, author, thread=thread)
+        return message_payload(message, author, me_id=self.bot_user.id, thread=thread)
 
     # -- OptionResolver ------------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class EmulatorState:
     def create_message(
         self, channel_id: int, author_id: int, payload: JSON, files: list[Upload], *,
         ephemeral_for: int | None = None, interaction_id: int | None = None, webhook: bool = False,
-        message_type: int = 0,
+        message_type: int = 0, interaction_metadata: JSON | None = None,
     ) -> Message:
         """Store a new message in a channel or thread and announce it (unless ephemeral)."""
         channel = self.channels[channel_id]
@@ -210,7 +212,7 @@ class EmulatorState:
             id=self.ids.next(), channel_id=channel_id, guild_id=channel.guild_id, author_id=author_id,
             interaction_id=interaction_id, webhook_id=self.application_id if webhook else None,
             type=message_type, tts=bool(payload.get("tts", False)),
-            message_reference=payload.get("message_reference"),
+            message_reference=payload.get("message_reference"), interaction_metadata=interaction_metadata,
         )
         self._apply(message, payload, files, creating=True)
         if ephemeral_for is not None:
@@ -248,6 +250,24 @@ class EmulatorState:
             if message.guild_id:
                 data["guild_id"] = str(message.guild_id)
             self.dispatch("MESSAGE_DELETE", data)
+
+    def react(self, message: Message, user_id: int, key: str, *, add: bool) -> bool:
+        """Add or remove a user's reaction and announce it; False (and no event) if nothing changed."""
+        changed = record_reaction(message, user_id, key) if add else drop_reaction(message, user_id, key)
+        if changed:
+            guild = self.guilds.get(message.guild_id or 0)
+            member = guild.members.get(user_id) if guild and add else None
+            data = reaction_event(message, user_id, key, added=add, member=member_payload(member) if member else None)
+            self.dispatch("MESSAGE_REACTION_ADD" if add else "MESSAGE_REACTION_REMOVE", data)
+        return changed
+
+    def clear_reactions(self, message: Message, key: str | None = None) -> None:
+        """Remove every reaction (or every reaction with one emoji) and announce it."""
+        if key is None:
+            message.reactions.clear()
+            self.dispatch("MESSAGE_REACTION_REMOVE_ALL", clear_event(message, None))
+        elif message.reactions.pop(key, None) is not None:
+            self.dispatch("MESSAGE_REACTION_REMOVE_EMOJI", clear_event(message, key))
 
     def _message_event(self, message: Message) -> JSON:
         data = self.message_json(message)
