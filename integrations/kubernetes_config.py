@@ -79,7 +79,7 @@ def read_kubeconfig(path: Path, context: str | None = None) -> Kubeconfig:
     """
     try:
         import yaml
-    except ImportError:  # pragma: no cover - PyYAML comes with the dev extras
+    except ImportError:  # PyYAML is not a runtime dependency (yet)
         raise ConfigurationError(
             _SYSTEM, "Reading a kubeconfig needs the PyYAML package, which is not installed (pip install pyyaml)"
         ) from None

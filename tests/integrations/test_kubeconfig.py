@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,12 @@ def test_an_unreadable_file(tmp_path):
     with pytest.raises(ConfigurationError) as caught:
         read_kubeconfig(missing)
     assert str(caught.value) == f"The kubeconfig {missing} cannot be read (No such file or directory)"
+
+
+def test_without_pyyaml_the_sentence_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "yaml", None)  # makes `import yaml` fail
+    with pytest.raises(ConfigurationError, match=r"needs the PyYAML package, which is not installed \(pip install"):
+        read_kubeconfig(write(tmp_path, KUBECONFIG))
 
 
 # --- settings ---------------------------------------------------------------------------------
