@@ -22,7 +22,7 @@ from integrations.errors import (
     UpstreamTimeout,
 )
 from integrations.http import HttpClient, Response
-from integrations.kubernetes_auth import KubernetesAuth
+from integrations.kubernetes_auth import KubernetesAccess
 from integrations.templates import TemplateError, render
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
@@ -59,7 +59,7 @@ class KubernetesDeployer:
 
     Args:
         http: The shared HTTP client.
-        auth: API server URL, TLS and token source.
+        auth: API server URL, TLS and credentials (``KubernetesAuth`` or ``KubeconfigAuth``).
         image: Image template, e.g. ``registry.example.com/{service}:{version}``.
         namespace: Namespace template (``{service}``, ``{environment}``).
         deployment: Deployment name template.
@@ -72,7 +72,7 @@ class KubernetesDeployer:
     def __init__(
         self,
         http: HttpClient,
-        auth: KubernetesAuth,
+        auth: KubernetesAccess,
         *,
         image: str,
         namespace: str = "{environment}",
@@ -200,8 +200,8 @@ class KubernetesDeployer:
         current = int(meta.get("annotations", {}).get(REVISION, "0") or 0)
         labels = deployment.get("spec", {}).get("selector", {}).get("matchLabels", {})
         selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        url = f"{self.auth.api_url}/apis/apps/v1/namespaces/{segment(namespace)}/replicasets"
-        answer = await self._request("GET", url, "rollback", params={"labelSelector": selector})
+        path = f"/apis/apps/v1/namespaces/{segment(namespace)}/replicasets"
+        answer = await self._request("GET", path, "rollback", params={"labelSelector": selector})
         owned = [rs for rs in answer.json().get("items", [])
                  if not meta.get("uid") or any(ref.get("uid") == meta["uid"]
                                                for ref in rs.get("metadata", {}).get("ownerReferences") or [])]
@@ -241,25 +241,37 @@ class KubernetesDeployer:
     async def _call(self, method: str, namespace: str, name: str, suffix: str, what: str, *,
                     body: Any = None, content_type: str | None = None) -> dict[str, Any]:
         """One call on a Deployment (or its scale subresource), with Status errors explained."""
-        url = f"{self.auth.api_url}/apis/apps/v1/namespaces/{segment(namespace)}/deployments/{segment(name)}{suffix}"
+        path = f"/apis/apps/v1/namespaces/{segment(namespace)}/deployments/{segment(name)}{suffix}"
         try:
-            answer = await self._request(method, url, what, body=body, content_type=content_type)
+            answer = await self._request(method, path, what, body=body, content_type=content_type)
         except UpstreamRefused as exc:
             raise _explain(exc, namespace, name, what) from None
         payload = answer.json()
         return payload if isinstance(payload, dict) else {}
 
-    async def _request(self, method: str, url: str, what: str, *, body: Any = None,
+    async def _request(self, method: str, path: str, what: str, *, body: Any = None,
                        content_type: str | None = None, params: dict[str, str] | None = None) -> Response:
-        """Send one authenticated request; GETs and patches are safe to retry."""
-        headers = {**await self.auth.headers(), "Accept": "application/json"}
-        data = None
-        if body is not None:
-            headers["Content-Type"] = content_type or "application/json"
-            data = json.dumps(body).encode()
-        return await self._http.request(_SYSTEM, method, url, data=data, headers=headers, params=params,
-                                        timeout=self.timeout, retry_safe=True, expected=(200, 201),
-                                        what=what, ssl=self.auth.ssl)
+        """Send one authenticated request; GETs and patches are safe to retry.
+
+        A 401 while an exec plugin's credential is cached renews it and sends the request once more.
+        """
+        data = json.dumps(body).encode() if body is not None else None
+
+        async def send() -> Response:
+            connection = await self.auth.connection()
+            headers = {**connection.headers, "Accept": "application/json"}
+            if data is not None:
+                headers["Content-Type"] = content_type or "application/json"
+            return await self._http.request(_SYSTEM, method, connection.api_url + path, data=data,
+                                            headers=headers, params=params, timeout=self.timeout,
+                                            retry_safe=True, expected=(200, 201), what=what, ssl=connection.ssl)
+
+        try:
+            return await send()
+        except UpstreamRefused as exc:
+            if exc.status != 401 or not self.auth.forget_credentials():
+                raise
+        return await send()
 
 
 def _cause(request: OperationRequest) -> str:

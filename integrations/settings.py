@@ -9,6 +9,7 @@ that are not set, so ``check-config`` can report them before anything runs.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
@@ -20,7 +21,7 @@ from integrations.errors import ConfigurationError
 from integrations.github_actions import GitHubActionsDeployer
 from integrations.http import HttpClient
 from integrations.kubernetes import KubernetesDeployer
-from integrations.kubernetes_auth import KubernetesAuth
+from integrations.kubernetes_auth import KubeconfigAuth, KubernetesAccess, KubernetesAuth
 from integrations.templates import TemplateError, placeholders, validate
 from integrations.timing import Clock, Sleep, default_clock, default_sleep
 from integrations.webhook import WebhookProvider
@@ -164,10 +165,19 @@ class ArgoCDSettings(_ProviderSettings):
 
 
 class KubernetesSettings(_ProviderSettings):
-    """Patch a Deployment directly. Without ``api_url`` the in-cluster service account is used."""
+    """Patch a Deployment directly.
+
+    The server and credentials come from exactly one place: a ``kubeconfig`` file (its
+    current-context, or ``context``), or ``api_url`` with ``token_env`` / ``ca_file`` /
+    ``verify_tls``, or, with neither, the in-cluster service account.
+    """
 
     provider: Literal["kubernetes"]
     image: str = Field(description="Image template, e.g. registry.example.com/{service}:{version}")
+    kubeconfig: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="A kubeconfig file, e.g. ~/.kube/config (server and credentials from its context).")
+    context: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="The kubeconfig context to use (default: its current-context).")
     api_url: HttpUrl | None = None
     namespace: str = "{environment}"
     deployment: str = "{service}"
@@ -188,8 +198,29 @@ class KubernetesSettings(_ProviderSettings):
         validate(self.deployment, {"service", "environment"})
         return self
 
+    @model_validator(mode="after")
+    def _check_source(self) -> KubernetesSettings:
+        if self.context is not None and self.kubeconfig is None:
+            raise ValueError("context chooses a kubeconfig context; set kubeconfig too")
+        if self.kubeconfig is not None:
+            clashing = [key for key, value in (("api_url", self.api_url), ("token_env", self.token_env),
+                                               ("ca_file", self.ca_file)) if value is not None]
+            if not self.verify_tls:
+                clashing.append("verify_tls")
+            if clashing:
+                raise ValueError(f"kubeconfig already gives the server and credentials, so remove "
+                                 f"{' and '.join(clashing)} (to skip TLS checks, set insecure-skip-tls-verify "
+                                 "in the kubeconfig's cluster)")
+        return self
+
+    def kubeconfig_path(self) -> Path | None:
+        """The kubeconfig file with ``~`` expanded (None when not set)."""
+        return Path(self.kubeconfig).expanduser() if self.kubeconfig is not None else None
+
     def env_names(self) -> list[str]:
-        """The token's variable, or the in-cluster server variable."""
+        """The token's variable, or the in-cluster server variable (none with a kubeconfig)."""
+        if self.kubeconfig is not None:
+            return []
         names = [self.token_env] if self.token_env else []
         return names if self.api_url else [*names, "KUBERNETES_SERVICE_HOST"]
 
@@ -265,8 +296,11 @@ def build_deployer(
     )
 
 
-def _kubernetes_auth(settings: KubernetesSettings, environ: Mapping[str, str]) -> KubernetesAuth:
-    """Explicit server + token (+ CA), or in-cluster."""
+def _kubernetes_auth(settings: KubernetesSettings, environ: Mapping[str, str]) -> KubernetesAccess:
+    """A kubeconfig context (read on first use), explicit server + token (+ CA), or in-cluster."""
+    kubeconfig = settings.kubeconfig_path()
+    if kubeconfig is not None:
+        return KubeconfigAuth(kubeconfig, context=settings.context, environ=environ)
     if settings.api_url is None:
         return KubernetesAuth.in_cluster(environ)
     token = environ[settings.token_env] if settings.token_env else None

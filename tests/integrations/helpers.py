@@ -1,9 +1,12 @@
-"""Test helpers: a fake clock and an OperationRequest builder."""
+"""Test helpers: a fake clock, an OperationRequest builder and a kubeconfig writer."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from integrations.base import OperationRequest
 
@@ -31,3 +34,17 @@ def make_request(action: Any = "deploy", **overrides: Any) -> OperationRequest:
     )
     values.update(overrides)
     return OperationRequest(**values)
+
+
+def write_kubeconfig(path: Path, *, server: str, cluster: dict[str, Any] | None = None,
+                     user: dict[str, Any] | None = None, name: str = "test") -> Path:
+    """A one-context kubeconfig as kubectl writes it (context, cluster and user all called ``name``)."""
+    document = {
+        "apiVersion": "v1", "kind": "Config", "preferences": {}, "current-context": name,
+        "clusters": [{"name": name, "cluster": {"server": server, **(cluster or {})}}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        "users": [{"name": name, "user": dict(user or {})}],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(document, sort_keys=True))
+    return path

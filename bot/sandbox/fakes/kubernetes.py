@@ -3,6 +3,10 @@
 A change to a Deployment's pod template creates (or reuses) a ReplicaSet with the next
 ``deployment.kubernetes.io/revision``; the rollout then progresses one step per read of the
 Deployment: not yet observed → partly updated → complete (or stuck with ProgressDeadlineExceeded).
+
+Given an ``ssl_context`` (see ``server_ssl_context``) the fake serves HTTPS; when that context
+requires client certificates, the handshake verifies them and a request is authenticated by its
+certificate's common name (listed in ``certificate_users``) as well as by bearer token.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import ssl
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +25,7 @@ from aiohttp import web
 from bot.sandbox.fakes.base import FAKE_TOKEN, FakeServer
 from bot.sandbox.fakes.patches import PatchError, json_patch, merge_patch, strategic_merge_patch
 
-__all__ = ["FakeDeployment", "FakeKubernetes", "status_object"]
+__all__ = ["FakeDeployment", "FakeKubernetes", "server_ssl_context", "status_object"]
 
 REVISION = "deployment.kubernetes.io/revision"
 _REASONS = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
@@ -29,6 +35,16 @@ _PATCHES = {
     "application/strategic-merge-patch+json": strategic_merge_patch,
     "application/merge-patch+json": merge_patch,
 }
+
+
+def server_ssl_context(cert_file: str, key_file: str, *, client_ca_file: str | None = None) -> ssl.SSLContext:
+    """A server TLS context; with ``client_ca_file``, clients must present a certificate it signed."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    if client_ca_file is not None:
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.load_verify_locations(cafile=client_ca_file)
+    return context
 
 
 def status_object(code: int, message: str) -> dict[str, Any]:
@@ -68,24 +84,44 @@ class FakeDeployment:
 
 
 class FakeKubernetes(FakeServer):
-    """Deployments, scale and ReplicaSets, with bearer-token auth and Status errors.
+    """Deployments, scale and ReplicaSets, with bearer-token (or client-certificate) auth and Status errors.
 
     Args:
         token: The only accepted bearer token (change ``fake.token`` to test rotation).
         rollout_polls: Deployment reads a rollout takes to complete (at least 1).
+        ssl_context: Serve HTTPS with this context (``base_url`` is then ``https://…``).
+        certificate_users: Common names of verified client certificates that are accepted.
 
     Attributes:
         deployments: ``(namespace, name)`` → ``FakeDeployment``; set ``.stalled = True`` to make the
             next rollout end with ProgressDeadlineExceeded.
         replicasets: namespace → ReplicaSet objects.
+        client_certificates: The common name of each request's verified client certificate ("" for none).
     """
 
-    def __init__(self, token: str = FAKE_TOKEN, *, rollout_polls: int = 3) -> None:
+    def __init__(self, token: str = FAKE_TOKEN, *, rollout_polls: int = 3, ssl_context: ssl.SSLContext | None = None,
+                 certificate_users: Iterable[str] = ()) -> None:
         super().__init__()
         self.token = token
         self.rollout_polls = rollout_polls
+        self.ssl_context = ssl_context
+        self.certificate_users = frozenset(certificate_users)
+        self.client_certificates: list[str] = []
         self.deployments: dict[tuple[str, str], FakeDeployment] = {}
         self.replicasets: dict[str, list[dict[str, Any]]] = {}
+
+    async def start(self, port: int = 0) -> str:
+        """Listen on 127.0.0.1, over HTTPS when the fake has an ``ssl_context``."""
+        if self.ssl_context is None:
+            return await super().start(port)
+        app = web.Application(middlewares=[self._middleware])
+        self.setup_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", port, ssl_context=self.ssl_context).start()
+        host, port = self._runner.addresses[0][:2]
+        self.base_url = f"https://{host}:{port}"
+        return self.base_url
 
     def add_deployment(self, namespace: str, name: str, *, image: str, replicas: int = 2,
                        container: str | None = None, history: tuple[str, ...] = ()) -> FakeDeployment:
@@ -125,8 +161,16 @@ class FakeKubernetes(FakeServer):
         app.router.add_patch(base + "/deployments/{name}/scale", self._patch_scale)
         app.router.add_get(base + "/replicasets", self._list_replicasets)
 
+    def _authenticated(self, request: web.Request) -> bool:
+        """A valid bearer token, or a verified client certificate of an accepted user."""
+        peer = request.transport.get_extra_info("peercert") if request.transport is not None else None
+        subject = dict(pair for rdn in (peer or {}).get("subject", ()) for pair in rdn)
+        name = str(subject.get("commonName", ""))
+        self.client_certificates.append(name)
+        return request.headers.get("Authorization") == f"Bearer {self.token}" or name in self.certificate_users
+
     def _find(self, request: web.Request) -> FakeDeployment | web.Response:
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if not self._authenticated(request):
             return self.error(401, "Unauthorized")
         key = (request.match_info["namespace"], request.match_info["name"])
         if key not in self.deployments:
@@ -184,7 +228,7 @@ class FakeKubernetes(FakeServer):
         return self.json_response(200, self._scale(found))
 
     async def _list_replicasets(self, request: web.Request) -> web.Response:
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        if not self._authenticated(request):
             return self.error(401, "Unauthorized")
         wanted = dict(p.split("=", 1) for p in request.query.get("labelSelector", "").split(",") if "=" in p)
         items = [rs for rs in self.replicasets.get(request.match_info["namespace"], [])
