@@ -42,8 +42,13 @@ class KubernetesAuth:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
+        self._file_token: str | None = None  # the token last read from token_file
         self.token_file = token_file
         self.ssl = ssl
+
+    def secrets(self) -> tuple[str, ...]:
+        """The token values sent so far (the fixed one, the one last read from the file), for scrubbing."""
+        return tuple(t for t in (self._token, self._file_token) if t)
 
     @classmethod
     def in_cluster(
@@ -83,7 +88,7 @@ class KubernetesAuth:
         token = self._token
         if self.token_file is not None:
             try:
-                token = (await asyncio.to_thread(self.token_file.read_text)).strip()
+                token = self._file_token = (await asyncio.to_thread(self.token_file.read_text)).strip()
             except OSError:
                 raise ConfigurationError(
                     _SYSTEM, f"Kubernetes token file {self.token_file} cannot be read"
