@@ -49,11 +49,11 @@ MIN_SECRET_LENGTH: Final = 4
 # (so a "***" already put in is not taken for a credential again).
 _VALUE: Final = r"[^\s&#;,\"'<>()\[\]{}*]+"
 # Names whose value is a secret: the word itself, or the word after a '_'/'-' separated prefix
-# (routing_key, X-Amz-Signature, client_secret; not "monkey"). Quantifiers are bounded so that no
+# (routing_key, X-Amz-Signature, client_secret; not "monkey", nor the shell's PWD). Quantifiers are bounded so that no
 # pattern scans the text more than a bounded distance from each starting point.
 _CREDENTIAL_NAME: Final = (
     r"(?:[A-Za-z0-9]{1,40}[_-]){0,4}(?:access[_-]?token|refresh[_-]?token|id[_-]?token|token|api[_-]?key|apikey|key"
-    r"|secret|password|passwd|pwd|signature|sig|credentials?|auth)"
+    r"|secret|password|passwd|signature|sig|credentials?|auth)"
 )
 _SCHEME_WORDS: Final = r"(?:tokens?|realm|scheme|auth\w*|credentials?|headers?|required|missing|invalid|error)\b"
 

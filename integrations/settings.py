@@ -71,6 +71,8 @@ class CommandSettings(_ProviderSettings):
     cwd: str | None = None
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra non-secret variables.")
     pass_env: list[EnvName] = Field(default_factory=list, description="Variables copied from the bot's env.")
+    show_output: bool = Field(default=False, description="Show the command's last output line (scrubbed) in "
+                                                         "sentences; off, they give the exit status only.")
 
     @model_validator(mode="after")
     def _check_templates(self) -> CommandSettings:
@@ -234,7 +236,8 @@ def build_deployer(
         env = {"PATH": environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
         env.update({name: environ[name] for name in settings.pass_env})
         env.update(settings.env)
-        return CommandProvider(settings.templates(), timeout=settings.timeout_seconds, env=env, cwd=settings.cwd)
+        return CommandProvider(settings.templates(), timeout=settings.timeout_seconds, env=env, cwd=settings.cwd,
+                               show_output=settings.show_output)
     if isinstance(settings, WebhookSettings):
         return WebhookProvider(
             http, settings.url, environ[settings.secret_env], actions=frozenset(settings.actions),

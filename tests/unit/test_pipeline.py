@@ -186,6 +186,7 @@ async def test_failed_deploy_and_failed_health(tmp_path, db, audit):
     from tests.helpers import example_raw
     raw = example_raw(tmp_path / "state")
     raw["services"][2]["version_pattern"] = r"^v\d+\.\d+\.\d+(-[a-z]+)?$"
+    raw["services"][2]["deploy"]["show_output"] = True  # the script's last line joins the sentence
     config = parse_config(raw)
     async with aiohttp.ClientSession() as session:
         p = Pipeline(config=config, store=OperationStore(db), audit=audit, authorizer=Authorizer(config),
