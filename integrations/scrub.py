@@ -74,7 +74,8 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], st
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|\Z)", re.S), REDACTED),
     # Credential headers echoed back: "Authorization: Bearer x", "X-Api-Key=x", "PRIVATE-TOKEN: x".
     (re.compile(r"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-auth-token|private-token)"
-                r"([\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|oauth|token|digest)\s+)?" + _VALUE),
+                r"([\"']?\s*[:=]\s*[\"']?)(?:(?:bearer|basic|oauth|token|digest)\s+)?(?!(?:bearer|basic|oauth|token"
+                r"|digest)\b)" + _VALUE),
      rf"\1\2{REDACTED}"),
     (re.compile(r"(?i)\b(bearer)(\s+)(?!" + _SCHEME_WORDS + r")[A-Za-z0-9._~+/-]{8,}=*"), rf"\1\2{REDACTED}"),
     (re.compile(r"\b(OAuth)(\s+)(?=[A-Za-z0-9._~+/-]*\d)[A-Za-z0-9._~+/-]{8,}=*"), rf"\1\2{REDACTED}"),
@@ -95,14 +96,15 @@ _PATTERNS: Final[tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], st
 
 
 def _forms(secret: str) -> set[str]:
-    """``secret`` and the encodings it may come back in: URL-encoded, base64 (unpadded), JSON-escaped."""
+    """``secret`` and the encodings it may come back in: URL-encoded, base64 (padded or not), JSON-escaped."""
     forms = {secret, json.dumps(secret, ensure_ascii=False)[1:-1], json.dumps(secret)[1:-1]}
     try:
         raw = secret.encode("utf-8", errors="surrogateescape")
     except UnicodeEncodeError:
         return forms
     forms.update({quote(raw, safe=""), quote_plus(raw), quote(raw, safe="").replace("%", "%25")})
-    forms.update({base64.b64encode(raw).decode().rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")})
+    for encoded in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        forms.update({encoded, encoded.rstrip("=")})
     return forms
 
 
