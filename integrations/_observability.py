@@ -1,5 +1,6 @@
 """Helpers shared by the observability adapters (Loki, Prometheus, PagerDuty, Statuspage, Grafana):
-Go string literals for query languages, label-name checks, auth headers and secret scrubbing.
+Go string literals for query languages, label-name checks and auth headers. (Secrets are scrubbed
+by ``integrations.scrub``.)
 """
 
 from __future__ import annotations
@@ -7,17 +8,15 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterable
-from typing import Final, TypeVar
+from typing import Final
 
-from integrations.errors import ConfigurationError, IntegrationError, UpstreamRefused, UpstreamUnavailable
+from integrations.errors import ConfigurationError
 
-__all__ = ["LABEL_NAME", "auth_headers", "check_label_name", "go_string", "scrubbed"]
+__all__ = ["LABEL_NAME", "auth_headers", "basic_secrets", "check_label_name", "go_string"]
 
 LABEL_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
-_E = TypeVar("_E", bound=IntegrationError)
 
 
 def go_string(value: str) -> str:
@@ -51,17 +50,9 @@ def auth_headers(token: str | None = None, basic: tuple[str, str] | None = None)
     return {}
 
 
-def scrubbed(error: _E, secrets: Iterable[str | None]) -> _E:
-    """Return ``error`` with every secret value replaced by ``***`` in its message and output.
-
-    Upstreams sometimes echo what they were sent; this keeps keys out of user-facing sentences.
-    """
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            error.message = error.message.replace(secret, "***")
-            error.output = error.output.replace(secret, "***")
-            error.args = (error.message,)
-            if isinstance(error, UpstreamRefused | UpstreamUnavailable):
-                error.upstream_message = error.upstream_message.replace(secret, "***")
-    return error
-
+def basic_secrets(token: str | None, basic: tuple[str, str] | None) -> tuple[str | None, ...]:
+    """The secret values behind ``auth_headers``: the token, the password and ``user:password``
+    (whose base64 form is what the ``Authorization`` header carries)."""
+    if basic is None:
+        return (token,)
+    return token, basic[1], f"{basic[0]}:{basic[1]}"

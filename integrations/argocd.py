@@ -3,7 +3,8 @@
 A deploy syncs ``{application}`` to the requested revision, then polls the application until its
 operation is over and its health is ``Healthy`` (``Degraded`` or a failed sync is a failure).
 A rollback picks the history entry before the current one (or the newest entry for the requested
-previous version) and rolls back to its id; Argo CD refuses that while auto-sync is on.
+previous version) and rolls back to its id; Argo CD refuses that while auto-sync is on. Argo CD's
+messages (errors, operation and health messages) are scrubbed of the token and credential shapes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from integrations._names import checked_name, segment
 from integrations.base import Action, HealthCheck, HealthReport, HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
+from integrations.scrub import Scrubber, scrubbed
 from integrations.templates import TemplateError, render
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
@@ -66,7 +68,8 @@ class ArgoCDDeployer:
         self.budget = budget
         self.poll_interval = poll_interval
         self._headers = {"Authorization": f"Bearer {token}"}
-        self._http = http
+        self.scrubber = Scrubber([token])
+        self._http = http.scrubbing(self.scrubber)
         self._sleep = sleep
         self._clock = clock
 
@@ -78,6 +81,7 @@ class ArgoCDDeployer:
             raise ProviderFailed(_SYSTEM, f"Argo CD application template is invalid: {exc}") from None
         return checked_name(_SYSTEM, "application", name)
 
+    @scrubbed
     async def deploy(self, request: OperationRequest) -> OperationResult:
         """Sync the application to ``request.version`` and wait until it is healthy."""
         app = self.app_name(request.service, request.environment)
@@ -88,6 +92,7 @@ class ArgoCDDeployer:
         await self._call("POST", app, "/sync", "deploy", json=body)
         return await self._wait(app, _started_at(before), request, request.version)
 
+    @scrubbed
     async def rollback(self, request: OperationRequest) -> OperationResult:
         """Roll the application back to the history entry before the current one."""
         app = self.app_name(request.service, request.environment)
@@ -102,6 +107,7 @@ class ArgoCDDeployer:
         await self._call("POST", app, "/rollback", "rollback", json=body)
         return await self._wait(app, _started_at(current), request, str(target.get("revision", "")))
 
+    @scrubbed
     async def check(self, service: str, environment: str) -> HealthReport:
         """Health as Argo CD sees the application (Progressing/Suspended count as degraded)."""
         try:

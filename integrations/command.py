@@ -7,10 +7,16 @@ the program as one literal argument and is never interpreted. A value that would
 element with ``-`` is refused, so it cannot be read as an option either. The request is also
 available to the command as ``OPSCORD_*`` environment variables.
 
-Exit status 0 means success; any other status gives a failed ``OperationResult`` whose reason is the
-last line of output. A command that outruns its timeout is stopped (its whole process group) and
-raises ``UpstreamTimeout``. Health commands follow the Nagios convention: 0 healthy, 1 degraded,
-2 down, anything else unknown.
+Exit status 0 means success; any other status gives a failed ``OperationResult`` whose sentence
+gives the exit status ("The deploy of api v2 to staging failed (exit 1)."). A command that outruns
+its timeout is stopped (its whole process group) and raises ``UpstreamTimeout``. Health commands
+follow the Nagios convention: 0 healthy, 1 degraded, 2 down, anything else unknown.
+
+A script may print what it must not (a secret from its environment, a ``set -x`` trace), so its
+output is always scrubbed of every value of its environment except ``PATH`` and of anything
+credential-shaped (``integrations.scrub``), and the sentences show it only when the provider opts
+in with ``show_output``: then the last output line follows the exit status, and is a health
+command's summary.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import Final
 
 from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamTimeout
+from integrations.scrub import Scrubber
 from integrations.spawned import report_spawn
 from integrations.templates import TemplateError, render, validate
 
@@ -51,15 +58,19 @@ class _Finished:
 
     @property
     def last_line(self) -> str:
-        """The last non-empty output line, shortened."""
-        line = next((ln.strip() for ln in reversed(self.output.splitlines()) if ln.strip()), "")
-        return line if len(line) <= 200 else line[:199] + "…"
+        """The last non-empty output line, shortened (unscrubbed: for parsing, not for people)."""
+        return _last_line(self.output)
 
     @property
-    def reason(self) -> str:
-        """How the command ended, for a sentence."""
-        how = f"exit {self.exit_code}" if self.exit_code >= 0 else f"killed by signal {-self.exit_code}"
-        return f"{how}: {self.last_line}" if self.last_line else how
+    def ending(self) -> str:
+        """How the command ended, for a sentence: "exit 3", "killed by signal 9"."""
+        return f"exit {self.exit_code}" if self.exit_code >= 0 else f"killed by signal {-self.exit_code}"
+
+
+def _last_line(output: str) -> str:
+    """The last non-empty line of ``output``, shortened."""
+    line = next((ln.strip() for ln in reversed(output.splitlines()) if ln.strip()), "")
+    return line if len(line) <= 200 else line[:199] + "…"
 
 
 class CommandProvider:
@@ -75,6 +86,12 @@ class CommandProvider:
         output_limit: Bytes of output kept (the last ones).
         kill_grace: Seconds between SIGTERM and SIGKILL when stopping a command.
         system: Name of the system in errors (sentences name the command: "The deploy command …").
+        show_output: Whether sentences show the command's last output line (scrubbed); off, they
+            give the exit status only. ``OperationResult.output`` always holds the scrubbed output.
+
+    Attributes:
+        scrubber: Removes every value of ``env`` except ``PATH`` (and credential shapes) from what
+            the command printed.
     """
 
     def __init__(
@@ -87,6 +104,7 @@ class CommandProvider:
         output_limit: int = 64 * 1024,
         kill_grace: float = 2.0,
         system: str = "Command provider",
+        show_output: bool = False,
     ) -> None:
         for kind, argv in templates.items():
             if kind not in COMMAND_KINDS:
@@ -105,6 +123,8 @@ class CommandProvider:
         self.output_limit = output_limit
         self.kill_grace = kill_grace
         self.system = system
+        self.show_output = show_output
+        self.scrubber = Scrubber(value for name, value in self.env.items() if name != "PATH")
 
     @property
     def supported_actions(self) -> frozenset[Action]:
@@ -138,16 +158,17 @@ class CommandProvider:
         if "current_replicas" not in self.templates:
             return None
         values = {"service": service, "environment": environment, "action": "current_replicas"}
-        done = await self._run("current_replicas", values)
+        done = await self._execute("current_replicas", values)
         if done.exit_code != 0:
-            raise ProviderFailed(self.system, f"The {_label('current_replicas')} failed ({done.reason})",
-                                 output=done.output)
+            raise ProviderFailed(self.system, f"The {_label('current_replicas')} failed ({self._reason(done)})",
+                                 output=self._output(done))
         try:
             return int(done.last_line)
         except ValueError:
-            raise ProviderFailed(
-                self.system, f"The {_label('current_replicas')} printed {done.last_line!r} instead of a number"
-            ) from None
+            printed = (f"printed {self._shown_line(done)!r} instead of a number" if self.show_output
+                       else "did not print a number on its last line")
+            raise ProviderFailed(self.system, f"The {_label('current_replicas')} {printed}",
+                                 output=self._output(done)) from None
 
     async def check(self, service: str, environment: str) -> HealthReport:
         """Run the ``health`` command (0 healthy, 1 degraded, 2 down, else unknown)."""
@@ -155,12 +176,12 @@ class CommandProvider:
             return HealthReport(HealthStatus.UNKNOWN, f"No health command is configured for {service}")
         values = {"service": service, "environment": environment, "action": "health"}
         try:
-            done = await self._run("health", values)
+            done = await self._execute("health", values)
         except UpstreamTimeout as exc:
             return HealthReport(HealthStatus.UNKNOWN, str(exc))
         status = _NAGIOS.get(done.exit_code, HealthStatus.UNKNOWN)
-        summary = done.last_line or f"{service} in {environment} is {status.value}"
-        return HealthReport(status, summary)
+        shown = self._shown_line(done) if self.show_output else ""
+        return HealthReport(status, shown or f"{service} in {environment} is {status.value}")
 
     async def _operate(self, kind: Action, request: OperationRequest) -> OperationResult:
         """Run the command for ``kind`` and turn its exit status into a result."""
@@ -176,12 +197,40 @@ class CommandProvider:
             "previous_version": request.previous_version,
         }
         extra_env = {"OPSCORD_REQUESTER": request.requester}
-        done = await self._run(kind, values, extra_env)
+        done = await self._execute(kind, values, extra_env)
         what = request.describe()
         details = {"exit_code": done.exit_code, "duration_seconds": round(done.seconds, 3)}
+        output = self._output(done)
         if done.exit_code == 0:
-            return OperationResult(True, f"The {what} succeeded.", output=done.output, details=details)
-        return OperationResult(False, f"The {what} failed ({done.reason}).", output=done.output, details=details)
+            return OperationResult(True, f"The {what} succeeded.", output=output, details=details)
+        return OperationResult(False, f"The {what} failed ({self._reason(done)}).", output=output, details=details)
+
+    async def _execute(
+        self, kind: str, values: Mapping[str, str | None], extra_env: Mapping[str, str] | None = None
+    ) -> _Finished:
+        """``_run``; a command that timed out leaves with its output scrubbed."""
+        try:
+            return await self._run(kind, values, extra_env)
+        except UpstreamTimeout as exc:
+            self.scrubber.error(exc)
+            raise
+
+    def _output(self, done: _Finished) -> str:
+        """The command's output, scrubbed. Output cut to its last ``output_limit`` bytes starts with a
+        piece of a line (perhaps of a secret no longer recognisable): that piece is dropped."""
+        output = done.output
+        if len(output.encode(errors="replace")) >= self.output_limit:
+            output = output.partition("\n")[2]
+        return self.scrubber.text(output)
+
+    def _shown_line(self, done: _Finished) -> str:
+        """The last output line as sentences show it: scrubbed first, then shortened."""
+        return _last_line(self._output(done))
+
+    def _reason(self, done: _Finished) -> str:
+        """How the command ended, for a sentence: the exit status, and the last line when shown."""
+        line = self._shown_line(done) if self.show_output else ""
+        return f"{done.ending}: {line}" if line else done.ending
 
     def _argv(self, kind: str, values: Mapping[str, str | None]) -> list[str]:
         """Render the argv template; each placeholder stays inside its own element."""

@@ -3,7 +3,8 @@
 Every exception carries one user-facing sentence that names the upstream system and the cause, for
 example ``PagerDuty refused the event (400: invalid routing key)``. ``str(exc)`` is that sentence,
 so ``bot/`` can show it as is. Messages never contain secrets: adapters build them from the system
-name, the HTTP status and the upstream's own (truncated) error message only.
+name, the HTTP status and the upstream's own (truncated) error message only, and every error leaving
+an adapter has passed through its scrubber (``integrations.scrub``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Each operation starts a ``workflow_dispatch`` run with string inputs ``service``
 ``version`` and ``request_id`` (plus ``replicas`` for scale). GitHub has no idempotency key, so
 the workflow must put the request id in its run name (``run-name: deploy ${{ inputs.service }}
 ${{ inputs.version }} [${{ inputs.request_id }}]``); Opscord finds the run by it when the server
-does not return run details. The run is then polled until it completes.
+does not return run details. The run is then polled until it completes. Whatever GitHub echoes
+back (the token included) is scrubbed before it reaches a sentence.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from integrations._names import checked_name, segment
 from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
+from integrations.scrub import Scrubber, scrubbed
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
 __all__ = ["GitHubActionsDeployer"]
@@ -76,7 +78,8 @@ class GitHubActionsDeployer(OneEntryProvider):
             "X-GitHub-Api-Version": "2022-11-28",
         }
         self._run_details = True  # cleared once the server rejects return_run_details
-        self._http = http
+        self.scrubber = Scrubber([token])
+        self._http = http.scrubbing(self.scrubber)
         self._sleep = sleep
         self._clock = clock
 
@@ -109,6 +112,7 @@ class GitHubActionsDeployer(OneEntryProvider):
             inputs["replicas"] = str(request.replicas)
         return workflow, inputs
 
+    @scrubbed
     async def _operate(self, request: OperationRequest) -> OperationResult:
         """Dispatch, find the run, follow it to completion."""
         workflow, inputs = self._plan(request)

@@ -13,9 +13,9 @@ from typing import Final
 from urllib.parse import quote, urlencode
 
 from integrations._names import segment
-from integrations._observability import scrubbed
 from integrations.errors import IntegrationError, UpstreamRefused
 from integrations.http import HttpClient
+from integrations.scrub import Scrubber, scrubbed
 
 __all__ = ["GrafanaAnnotator", "dashboard_url"]
 
@@ -67,7 +67,8 @@ class GrafanaAnnotator:
         self.annotate = annotate and bool(token)
         self.timeout = timeout
         self._token = token
-        self._http = http
+        self.scrubber = Scrubber([token])
+        self._http = http.scrubbing(self.scrubber)
 
     def dashboard_url(self, variables: Mapping[str, str] | None = None, *, slug: str = "") -> str | None:
         """A link to the configured dashboard with ``var-`` parameters (None without a dashboard)."""
@@ -87,6 +88,7 @@ class GrafanaAnnotator:
             return None
         return await self.add_annotation(text, [*tags, service, environment], when=when)
 
+    @scrubbed
     async def add_annotation(self, text: str, tags: Sequence[str], *, when: datetime | None = None) -> int | None:
         """``POST /api/annotations``; return the new annotation's id when Grafana gives one."""
         moment = when or datetime.now(UTC)
@@ -101,7 +103,7 @@ class GrafanaAnnotator:
             )
             payload = answer.json()
         except IntegrationError as exc:
-            raise scrubbed(_explain(exc), (self._token,)) from None
+            raise _explain(exc) from None
         ident = payload.get("id") if isinstance(payload, dict) else None
         return ident if isinstance(ident, int) else None
 

@@ -6,12 +6,15 @@ budget. Rate limiting (429, Statuspage's 420, GitHub's 403 with a retry hint) is
 honouring ``Retry-After`` (a wait longer than the remaining budget fails at once, saying when to
 try again); 5xx answers, connection errors and timeouts are retried only for calls
 marked ``retry_safe`` (idempotent reads, or writes the upstream deduplicates). Failures become the
-exceptions of ``integrations.errors`` with the upstream's own message. Only the system, method,
-URL path, status and attempt are logged: never headers, query strings or bodies.
+exceptions of ``integrations.errors`` with the upstream's own message, scrubbed of credential
+shapes and of the secrets of the adapter calling (``scrubbing`` gives an adapter its own view of the
+client). Only the system, method, URL path (scrubbed too), status and attempt are logged: never
+headers, query strings or bodies.
 """
 
 from __future__ import annotations
 
+import copy
 import json as jsonlib
 import logging
 import random
@@ -30,6 +33,7 @@ from yarl import URL
 from integrations.circuit import CircuitBreaker
 from integrations.errors import IntegrationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from integrations.messages import connection_reason, upstream_message
+from integrations.scrub import Scrubber
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
 __all__ = ["HttpClient", "Response", "upstream_message"]  # upstream_message re-exported
@@ -80,6 +84,10 @@ class HttpClient:
         failure_threshold: Consecutive failures that open an upstream's circuit.
         cooldown: Seconds a circuit stays open before one probe call is let through.
         sleep, clock, jitter: Injectable for tests.
+
+    Attributes:
+        scrubber: Scrubs upstream messages and logged paths; by default it knows no secret values
+            and removes credential shapes only (see ``scrubbing``).
     """
 
     def __init__(
@@ -109,6 +117,14 @@ class HttpClient:
         self.clock = clock
         self._jitter = jitter
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+        self.scrubber = Scrubber()
+
+    def scrubbing(self, scrubber: Scrubber) -> HttpClient:
+        """A view of this client (same session, limits and circuit breakers) whose error messages
+        and log lines are scrubbed with ``scrubber``: an adapter passes the secrets it sends."""
+        view = copy.copy(self)
+        view.scrubber = scrubber
+        return view
 
     def breaker(self, system: str, url: str | URL) -> CircuitBreaker:
         """Return (creating on first use) the circuit breaker for ``system`` at ``url``'s origin."""
@@ -155,7 +171,7 @@ class HttpClient:
         budget = Deadline(deadline if deadline is not None else max(self.default_deadline, attempt_timeout),
                           self.clock)
         breaker = self.breaker(system, url)
-        path = URL(url).path
+        path = self.scrubber.text(URL(url).path)
         last_error: IntegrationError | None = None
         for attempt in range(1, self.retries + 2):
             try:
@@ -196,7 +212,7 @@ class HttpClient:
                     breaker.record_failure()
                 else:
                     breaker.record_success()  # the upstream is up; it just said no
-                error, retryable, wait = _classify(answer, what, retry_safe)
+                error, retryable, wait = _classify(answer, what, retry_safe, self.scrubber)
             last_error = error
             if not retryable or attempt > self.retries:
                 raise error
@@ -214,10 +230,12 @@ class HttpClient:
         return self._jitter() * ceiling
 
 
-def _classify(answer: Response, what: str, retry_safe: bool) -> tuple[IntegrationError, bool, float | None]:
+def _classify(
+    answer: Response, what: str, retry_safe: bool, scrubber: Scrubber
+) -> tuple[IntegrationError, bool, float | None]:
     """Turn an unexpected status into (error, retryable, wait hint)."""
     system, status = answer.system, answer.status
-    message = upstream_message(answer.body)
+    message = upstream_message(answer.body, scrubber=scrubber)
     detail = f"{status}: {message}" if message else str(status)
     if _is_rate_limited(answer):
         wait = _retry_after(answer)

@@ -5,6 +5,9 @@
 - Scale patches the ``scale`` subresource (``application/merge-patch+json``) and waits likewise.
 - Rollback does what ``kubectl rollout undo`` does client side: find the Deployment's ReplicaSets,
   take the revision before the current one, and put its pod template back.
+
+Status messages and rollout conditions reach sentences scrubbed of the token in use and of
+credential shapes (service-account tokens are JWTs).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from integrations.errors import (
 )
 from integrations.http import HttpClient, Response
 from integrations.kubernetes_auth import KubernetesAccess
+from integrations.scrub import Scrubber, scrubbed
 from integrations.templates import TemplateError, render
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
@@ -95,6 +99,14 @@ class KubernetesDeployer:
         self._http = http
         self._sleep = sleep
         self._clock = clock
+        self._scrubber = Scrubber(auth.secrets())
+
+    @property
+    def scrubber(self) -> Scrubber:
+        """Scrubs the tokens sent so far; rebuilt when the service-account token rotates."""
+        if self._scrubber.secrets != frozenset(self.auth.secrets()):
+            self._scrubber = Scrubber(self.auth.secrets())
+        return self._scrubber
 
     def target(self, service: str, environment: str) -> tuple[str, str]:
         """The (namespace, deployment name) for a service in an environment."""
@@ -105,6 +117,7 @@ class KubernetesDeployer:
             raise ConfigurationError(_SYSTEM, f"Kubernetes name template is invalid: {exc}") from None
         return checked_name(_SYSTEM, "namespace", namespace, DNS_LABEL), checked_name(_SYSTEM, "deployment", name)
 
+    @scrubbed
     async def deploy(self, request: OperationRequest) -> OperationResult:
         """Set the container image to the requested version and follow the rollout."""
         namespace, name = self.target(request.service, request.environment)
@@ -123,6 +136,7 @@ class KubernetesDeployer:
                          content_type="application/strategic-merge-patch+json")
         return await self._follow(namespace, name, request, f"runs {image}")
 
+    @scrubbed
     async def rollback(self, request: OperationRequest) -> OperationResult:
         """Put back the pod template of the previous ReplicaSet revision."""
         namespace, name = self.target(request.service, request.environment)
@@ -142,6 +156,7 @@ class KubernetesDeployer:
         revision = previous["metadata"].get("annotations", {}).get(REVISION, "?")
         return await self._follow(namespace, name, request, f"is back at revision {revision}")
 
+    @scrubbed
     async def scale(self, request: OperationRequest) -> OperationResult:
         """Set the replica count through the scale subresource and wait for it."""
         namespace, name = self.target(request.service, request.environment)
@@ -152,6 +167,7 @@ class KubernetesDeployer:
                          content_type="application/merge-patch+json")
         return await self._follow(namespace, name, request, f"runs {request.replicas} replicas")
 
+    @scrubbed
     async def current_replicas(self, service: str, environment: str) -> int | None:
         """The desired replica count from the scale subresource."""
         namespace, name = self.target(service, environment)
@@ -159,6 +175,7 @@ class KubernetesDeployer:
         replicas = scale.get("spec", {}).get("replicas")
         return replicas if isinstance(replicas, int) else None
 
+    @scrubbed
     async def check(self, service: str, environment: str) -> HealthReport:
         """Health from the Deployment: all replicas available is healthy, none is down."""
         try:
@@ -262,9 +279,10 @@ class KubernetesDeployer:
             headers = {**connection.headers, "Accept": "application/json"}
             if data is not None:
                 headers["Content-Type"] = content_type or "application/json"
-            return await self._http.request(_SYSTEM, method, connection.api_url + path, data=data,
-                                            headers=headers, params=params, timeout=self.timeout,
-                                            retry_safe=True, expected=(200, 201), what=what, ssl=connection.ssl)
+            http = self._http.scrubbing(self.scrubber)  # after connection(): the credential just read is known
+            return await http.request(_SYSTEM, method, connection.api_url + path, data=data, headers=headers,
+                                      params=params, timeout=self.timeout, retry_safe=True, expected=(200, 201),
+                                      what=what, ssl=connection.ssl)
 
         try:
             return await send()

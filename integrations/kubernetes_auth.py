@@ -52,6 +52,10 @@ class KubernetesAccess(Protocol):
         """Drop cached credentials after a 401; True when a retry could present new ones."""
         ...
 
+    def secrets(self) -> tuple[str, ...]:
+        """The credential values in use, for scrubbing them from anything shown."""
+        ...
+
 
 class KubernetesAuth:
     """API server location, TLS setting and bearer token source.
@@ -77,6 +81,7 @@ class KubernetesAuth:
     ) -> None:
         self.api_url = api_url.rstrip("/")
         self._token = token
+        self._file_token: str | None = None  # the token last read from token_file
         self.token_file = token_file
         self.ssl = ssl
         self.plugin = plugin
@@ -98,6 +103,11 @@ class KubernetesAuth:
         ssl = tls_context(config.cluster, user.certificate, user.key, owner=owner)
         plugin = ExecPlugin(user.exec, config.cluster, environ=environ, now=now) if user.exec else None
         return cls(config.cluster.server, token=user.token, token_file=user.token_file, ssl=ssl, plugin=plugin)
+
+    def secrets(self) -> tuple[str, ...]:
+        """The token values sent so far (fixed, last read from the file, the exec plugin's), for scrubbing."""
+        plugin = self.plugin.token if self.plugin is not None else None
+        return tuple(t for t in (self._token, self._file_token, plugin) if t)
 
     @classmethod
     def in_cluster(
@@ -151,7 +161,7 @@ class KubernetesAuth:
         token = self._token
         if self.token_file is not None:
             try:
-                token = (await asyncio.to_thread(self.token_file.read_text)).strip()
+                token = self._file_token = (await asyncio.to_thread(self.token_file.read_text)).strip()
             except OSError:
                 raise ConfigurationError(
                     _SYSTEM, f"Kubernetes token file {self.token_file} cannot be read"
@@ -195,3 +205,7 @@ class KubeconfigAuth:
     def forget_credentials(self) -> bool:
         """Drop the exec plugin's cached credential, if any."""
         return self._auth.forget_credentials() if self._auth is not None else False
+
+    def secrets(self) -> tuple[str, ...]:
+        """The credential values in use (none before the kubeconfig was read)."""
+        return self._auth.secrets() if self._auth is not None else ()

@@ -80,6 +80,11 @@ class ExecPlugin:
                 self._cached = cached = await self._run()
             return cached
 
+    @property
+    def token(self) -> str | None:
+        """The token of the credential cached now (for scrubbing it from what is shown)."""
+        return self._cached.token if self._cached is not None else None
+
     def forget(self) -> bool:
         """Drop the cached credential (the API server refused it); True when there was one."""
         had, self._cached = self._cached is not None, None

@@ -4,7 +4,8 @@ Callers never write LogQL: ``logql_selector`` builds the stream selector from la
 against ``^[A-Za-z_][A-Za-z0-9_]*$``) and values quoted as Go string literals, and the line filter
 is quoted the same way, so user input such as ``"} or vector(1) #`` stays one quoted value.
 Loki answers errors as text/plain; they become sentences like
-``Loki refused the query (400: parse error at line 1, col 7: …)``.
+``Loki refused the query (400: parse error at line 1, col 7: …)``. Error sentences and the log
+lines returned are scrubbed of the credentials and of anything credential-shaped.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from ssl import SSLContext
 from typing import Any, Final
 
-from integrations._observability import auth_headers, check_label_name, go_string, scrubbed
+from integrations._observability import auth_headers, basic_secrets, check_label_name, go_string
 from integrations.base import LogDirection, LogLine
 from integrations.errors import (
     ConfigurationError,
@@ -24,6 +25,7 @@ from integrations.errors import (
     UpstreamUnavailable,
 )
 from integrations.http import HttpClient
+from integrations.scrub import Scrubber, scrubbed
 from integrations.templates import TemplateError, render, validate
 
 __all__ = ["DEFAULT_LABELS", "MAX_ENTRIES", "LokiLogSource", "logql_selector", "parse_streams"]
@@ -90,8 +92,8 @@ class LokiLogSource:
         self._headers = auth_headers(token, basic_auth)
         if org_id:
             self._headers["X-Scope-OrgID"] = org_id
-        self._secrets = (token, basic_auth[1] if basic_auth else None)
-        self._http = http
+        self.scrubber = Scrubber(basic_secrets(token, basic_auth))
+        self._http = http.scrubbing(self.scrubber)
 
     def service_selector(self, service: str, environment: str) -> dict[str, str]:
         """The labels selecting ``service``'s streams in ``environment`` (templates filled in)."""
@@ -125,6 +127,7 @@ class LokiLogSource:
         return await self.query_range(logql_selector(selector, line_filter), since=since, limit=limit,
                                       direction=direction)
 
+    @scrubbed
     async def query_range(
         self,
         query: str,
@@ -138,7 +141,8 @@ class LokiLogSource:
         """Run a LogQL log query over a time range; newest first for ``backward``.
 
         ``start``/``end`` bound the range; without ``start``, ``since`` (default: Loki's own, one
-        hour) reaches back from ``end``. ``limit`` is capped at ``max_entries``.
+        hour) reaches back from ``end``. ``limit`` is capped at ``max_entries``. The lines are
+        scrubbed (they are shown to people).
         """
         params: list[tuple[str, str]] = [
             ("query", query), ("limit", str(max(1, min(limit, self.max_entries)))), ("direction", direction),
@@ -156,7 +160,7 @@ class LokiLogSource:
             )
             return parse_streams(answer.json(), direction)
         except IntegrationError as exc:
-            raise scrubbed(_explain(exc), self._secrets) from None
+            raise _explain(exc) from None
 
 
 def parse_streams(payload: Any, direction: LogDirection = "backward") -> list[LogLine]:

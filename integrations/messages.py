@@ -7,13 +7,22 @@ from typing import Any
 
 import aiohttp
 
+from integrations.scrub import Scrubber
+
 __all__ = ["MESSAGE_LIMIT", "connection_reason", "upstream_message"]
 
 MESSAGE_LIMIT = 200
 
 
-def upstream_message(body: bytes, limit: int = MESSAGE_LIMIT) -> str:
-    """Extract a short human message from an error body (JSON or text/plain; HTML is ignored)."""
+_SHAPES_ONLY = Scrubber()
+
+
+def upstream_message(body: bytes, limit: int = MESSAGE_LIMIT, scrubber: Scrubber = _SHAPES_ONLY) -> str:
+    """Extract a short human message from an error body (JSON or text/plain; HTML is ignored).
+
+    The message is scrubbed (credential shapes, and the secrets ``scrubber`` knows) before it is
+    shortened, so a secret cut at the limit cannot leave a piece of itself behind.
+    """
     text = body.decode("utf-8", errors="replace").strip()
     if not text:
         return ""
@@ -25,7 +34,7 @@ def upstream_message(body: bytes, limit: int = MESSAGE_LIMIT) -> str:
             message = ""
     elif not text.startswith("<"):
         message = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    message = " ".join(message.split())
+    message = scrubber.text(" ".join(message.split()))
     return message if len(message) <= limit else message[: limit - 1] + "…"
 
 

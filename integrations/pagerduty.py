@@ -3,7 +3,7 @@
 Every event carries a dedup key, so sending it twice is harmless: events are marked
 ``retry_safe`` and 429/5xx/timeouts are retried. A 400 means the event itself is wrong and is not
 retried. The routing key travels only in the request body; it is never logged, and any echo of it
-in an upstream message is replaced by ``***``.
+(or of the REST token) in an upstream message is replaced by ``***``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from integrations._observability import scrubbed
 from integrations.base import OnCall, PagerSeverity
 from integrations.errors import ConfigurationError, IntegrationError, UpstreamRefused, UpstreamUnavailable
 from integrations.http import HttpClient
+from integrations.scrub import Scrubber, scrubbed
 
 __all__ = ["MAX_DEDUP_KEY", "MAX_SUMMARY", "PagerDutyPager", "dedup_key_for", "parse_oncalls"]
 
@@ -77,8 +77,8 @@ class PagerDutyPager:
         self.timeout = timeout
         self._routing_key = routing_key
         self._api_token = api_token
-        self._secrets = (routing_key, api_token)
-        self._http = http
+        self.scrubber = Scrubber([routing_key, api_token])
+        self._http = http.scrubbing(self.scrubber)
 
     async def trigger(
         self,
@@ -119,6 +119,7 @@ class PagerDutyPager:
         """Resolve the alert (PagerDuty drops this when no alert is open)."""
         await self._send({"event_action": "resolve", "dedup_key": dedup_key_for(dedup_key)})
 
+    @scrubbed
     async def oncall(self) -> list[OnCall]:
         """Who is on call now for the configured escalation policies, lowest level first.
 
@@ -138,7 +139,7 @@ class PagerDutyPager:
                     timeout=self.timeout, retry_safe=True, what="on-call lookup",
                 )
             except IntegrationError as exc:
-                raise scrubbed(_explain_rest(exc), self._secrets) from None
+                raise _explain_rest(exc) from None
             body = answer.json()
             if not isinstance(body, dict):
                 raise UpstreamUnavailable(_SYSTEM, "PagerDuty sent an unexpected on-call answer")
@@ -147,16 +148,14 @@ class PagerDutyPager:
                 break
         return parse_oncalls(entries)
 
+    @scrubbed
     async def _send(self, event: dict[str, Any]) -> Any:
         """POST one event to ``/v2/enqueue``; return PagerDuty's answer."""
         body = {"routing_key": self._routing_key, **event}
-        try:
-            answer = await self._http.request(
-                _SYSTEM, "POST", f"{self.events_url}/v2/enqueue", json=body, timeout=self.timeout,
-                retry_safe=True, expected=(200, 201, 202), what="event",
-            )
-        except IntegrationError as exc:
-            raise scrubbed(exc, self._secrets) from None
+        answer = await self._http.request(
+            _SYSTEM, "POST", f"{self.events_url}/v2/enqueue", json=body, timeout=self.timeout,
+            retry_safe=True, expected=(200, 201, 202), what="event",
+        )
         try:
             return answer.json()
         except UpstreamUnavailable:

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from ssl import SSLContext
 from typing import Any, Final, Literal
 
-from integrations._observability import auth_headers, scrubbed
+from integrations._observability import auth_headers, basic_secrets
 from integrations.base import HealthCheck, HealthReport, HealthStatus, MetricSample
 from integrations.errors import (
     IntegrationError,
@@ -38,6 +38,7 @@ from integrations.errors import (
 from integrations.http import HttpClient, Response
 from integrations.messages import upstream_message
 from integrations.promql import QUERY_PLACEHOLDERS, promql_quote, render_query, validate_query_template
+from integrations.scrub import Scrubber, scrubbed
 
 __all__ = [
     "QUERY_PLACEHOLDERS",
@@ -132,9 +133,10 @@ class PrometheusMonitor:
         self._headers = auth_headers(token, basic_auth)
         if org_id:
             self._headers["X-Scope-OrgID"] = org_id
-        self._secrets = (token, basic_auth[1] if basic_auth else None)
-        self._http = http
+        self.scrubber = Scrubber(basic_secrets(token, basic_auth))
+        self._http = http.scrubbing(self.scrubber)
 
+    @scrubbed
     async def query(self, expression: str, *, at: datetime | None = None) -> list[MetricSample]:
         """Run an instant query; vectors, scalars and range vectors become samples."""
         params = [("query", expression)]
@@ -145,10 +147,11 @@ class PrometheusMonitor:
                 _SYSTEM, "GET", f"{self.base_url}/api/v1/query", params=params, headers=self._headers,
                 timeout=self.timeout, retry_safe=True, expected=(200, 400, 422), what="query", ssl=self.ssl,
             )
-            return parse_samples(_envelope(answer))
+            return parse_samples(_envelope(answer, self.scrubber))
         except IntegrationError as exc:
-            raise scrubbed(_explain(exc), self._secrets) from None
+            raise _explain(exc) from None
 
+    @scrubbed
     async def check(self, service: str, environment: str) -> HealthReport:
         """Run every signal for ``service`` in ``environment`` and judge the results (never raises)."""
         values = {"service": service, "environment": environment}
@@ -224,7 +227,7 @@ def _threshold(signal: Signal) -> str:
     return f"{'≥' if signal.kind == 'min' else '≤'} {_format(signal.degraded, signal.unit)}"
 
 
-def _envelope(answer: Response) -> Any:
+def _envelope(answer: Response, scrubber: Scrubber) -> Any:
     """The ``data`` of a successful answer, or the error the envelope describes."""
     payload = answer.json()
     if not isinstance(payload, dict):
@@ -232,7 +235,7 @@ def _envelope(answer: Response) -> Any:
     if payload.get("status") == "success" and answer.status == 200:
         return payload.get("data")
     kind = str(payload.get("errorType") or answer.status)
-    message = upstream_message(answer.body) or "no reason given"
+    message = upstream_message(answer.body, scrubber=scrubber) or "no reason given"
     if kind == "bad_data":
         raise UpstreamRefused(_SYSTEM, f"Prometheus could not parse the query (bad_data: {message})",
                               status=answer.status, upstream_message=message)

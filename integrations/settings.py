@@ -8,6 +8,7 @@ that are not set, so ``check-config`` can report them before anything runs.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -72,6 +73,8 @@ class CommandSettings(_ProviderSettings):
     cwd: str | None = None
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra non-secret variables.")
     pass_env: list[EnvName] = Field(default_factory=list, description="Variables copied from the bot's env.")
+    show_output: bool = Field(default=False, description="Show the command's last output line (scrubbed) in "
+                                                         "sentences; off, they give the exit status only.")
 
     @model_validator(mode="after")
     def _check_templates(self) -> CommandSettings:
@@ -265,7 +268,8 @@ def build_deployer(
         env = {"PATH": environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
         env.update({name: environ[name] for name in settings.pass_env})
         env.update(settings.env)
-        return CommandProvider(settings.templates(), timeout=settings.timeout_seconds, env=env, cwd=settings.cwd)
+        return CommandProvider(settings.templates(), timeout=settings.timeout_seconds, env=env, cwd=settings.cwd,
+                               show_output=settings.show_output)
     if isinstance(settings, WebhookSettings):
         return WebhookProvider(
             http, settings.url, environ[settings.secret_env], actions=frozenset(settings.actions),
@@ -296,11 +300,24 @@ def build_deployer(
     )
 
 
+_OWN_SECRET = re.compile(r"^(DISCORD_|OPSCORD_)|(TOKEN|SECRET|PASSWORD|API_KEY|ROUTING_KEY)$")
+
+
+def plugin_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """What a kubeconfig exec plugin inherits: the environment without Opscord's own secrets.
+
+    kubectl hands plugins its whole environment; Opscord's holds the Discord token and the other
+    providers' secrets, which a credential plugin has no business seeing. Its cloud settings
+    (AWS_PROFILE, GOOGLE_APPLICATION_CREDENTIALS, …) and the kubeconfig's own `env` entries remain.
+    """
+    return {name: value for name, value in environ.items() if not _OWN_SECRET.search(name)}
+
+
 def _kubernetes_auth(settings: KubernetesSettings, environ: Mapping[str, str]) -> KubernetesAccess:
     """A kubeconfig context (read on first use), explicit server + token (+ CA), or in-cluster."""
     kubeconfig = settings.kubeconfig_path()
     if kubeconfig is not None:
-        return KubeconfigAuth(kubeconfig, context=settings.context, environ=environ)
+        return KubeconfigAuth(kubeconfig, context=settings.context, environ=plugin_environment(environ))
     if settings.api_url is None:
         return KubernetesAuth.in_cluster(environ)
     token = environ[settings.token_env] if settings.token_env else None

@@ -13,10 +13,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal, cast, get_args
 
 from integrations._names import segment
-from integrations._observability import scrubbed
 from integrations.base import ComponentStatus, IncidentStatus, StatusPageIncident
 from integrations.errors import IntegrationError, UpstreamRefused, UpstreamTimeout, UpstreamUnavailable
 from integrations.http import HttpClient
+from integrations.scrub import Scrubber, scrubbed
 
 __all__ = ["MAX_BODY", "MAX_NAME", "METADATA_KEY", "AtlassianStatuspage", "Impact", "parse_incident"]
 
@@ -65,9 +65,9 @@ class AtlassianStatuspage:
         self.deliver_notifications = deliver_notifications
         self.impact_override = impact_override
         self.timeout = timeout
-        self._api_key = api_key
         self._headers = {"Authorization": f"OAuth {api_key}"}
-        self._http = http
+        self.scrubber = Scrubber([api_key])
+        self._http = http.scrubbing(self.scrubber)
 
     def components_for(self, service: str, status: ComponentStatus) -> dict[str, ComponentStatus]:
         """``{component id: status}`` for the components configured for ``service``."""
@@ -145,6 +145,7 @@ class AtlassianStatuspage:
         await self._call("PATCH", f"/components/{segment(component_id)}", "component update",
                          {"component": {"status": status}}, retry_safe=True)
 
+    @scrubbed
     async def _call(
         self, method: str, path: str, what: str, json: Any = None, *, retry_safe: bool = False
     ) -> Any:
@@ -155,7 +156,7 @@ class AtlassianStatuspage:
                                               timeout=self.timeout, retry_safe=retry_safe, what=what)
             return answer.json()
         except IntegrationError as exc:
-            raise scrubbed(_explain(exc, path), (self._api_key,)) from None
+            raise _explain(exc, path) from None
 
 
 def _explain(exc: IntegrationError, path: str) -> IntegrationError:

@@ -9,6 +9,9 @@ Contract (Opscord's own, for receivers to implement):
 - Answer 2xx with ``{"status": "succeeded"|"failed"|"running", "status_url": …, "message": …}``.
   ``running`` with a ``status_url`` is polled with GET (same answer shape) until terminal or the
   time budget runs out; ``running`` without one (or an empty 2xx) means "accepted".
+
+The receiver's messages are shown in result sentences, scrubbed of the shared secret and of
+credential shapes.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from urllib.parse import urljoin
 from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
 from integrations.errors import ConfigurationError, UpstreamTimeout, UpstreamUnavailable
 from integrations.http import HttpClient, Response
+from integrations.scrub import Scrubber, scrubbed
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
 __all__ = ["REQUEST_ID_HEADER", "SIGNATURE_HEADER", "WebhookProvider", "sign"]
@@ -66,7 +70,8 @@ class WebhookProvider(OneEntryProvider):
         sleep: Sleep = default_sleep,
         clock: Clock = default_clock,
     ) -> None:
-        self.http = http
+        self.scrubber = Scrubber([secret])
+        self.http = http.scrubbing(self.scrubber)
         self.url = url
         self._secret = secret.encode()
         self.supported_actions = actions
@@ -92,6 +97,7 @@ class WebhookProvider(OneEntryProvider):
         }
         return json.dumps(payload, separators=(",", ":")).encode()
 
+    @scrubbed
     async def _operate(self, request: OperationRequest) -> OperationResult:
         """POST the request, then follow its status URL while it is running."""
         if request.action not in self.supported_actions:
@@ -143,7 +149,7 @@ class WebhookProvider(OneEntryProvider):
         if state not in _STATES:
             raise UpstreamUnavailable(self.system, f"{self.system} sent an unknown status {str(state)[:40]!r}")
         message = payload.get("message")
-        message = " ".join(str(message).split())[:300] if message else ""
+        message = " ".join(self.scrubber.text(str(message)).split())[:300] if message else ""  # scrub, then cut
         raw_url = payload.get("status_url")
         status_url = urljoin(current or self.url, raw_url) if isinstance(raw_url, str) and raw_url else current
         return str(state), message, status_url

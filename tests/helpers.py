@@ -28,6 +28,7 @@ def demo_provider(state_dir: Path, **overrides: Any) -> dict[str, Any]:
         "health": argv("health", "{service}", "{environment}"),
         "current_replicas": argv("replicas", "{service}", "{environment}"),
         "timeout_seconds": 30,
+        "show_output": True,
         "env": {"OPSCORD_DEMO_STATE": str(state_dir)},
     }
     section.update(overrides)

@@ -32,15 +32,15 @@ async def test_a_hostile_version_arrives_as_one_literal_argument(tmp_path):
     assert not any(p.name.startswith("pwned") for p in tmp_path.iterdir())
 
 
-async def test_failure_reports_the_exit_code_and_last_output_line(tmp_path):
+async def test_failure_reports_the_exit_code_and_only_with_show_output_the_last_line(tmp_path):
     fail = script(tmp_path, "deploy.sh", 'echo "pulling image"\necho "error: image orders:v9 not found" >&2\nexit 3\n')
-    provider = CommandProvider({"deploy": [fail, "{version}"]})
-    result = await provider.deploy(make_request(version="v9"))
+    result = await CommandProvider({"deploy": [fail, "{version}"]}).deploy(make_request(version="v9"))
     assert not result.ok
-    assert result.summary == ("The deploy of orders v9 to staging failed "
-                              "(exit 3: error: image orders:v9 not found).")
-    assert "pulling image" in result.output
+    assert result.summary == "The deploy of orders v9 to staging failed (exit 3)."
+    assert "pulling image" in result.output and "not found" in result.output
     assert result.details["exit_code"] == 3
+    shown = await CommandProvider({"deploy": [fail, "{version}"]}, show_output=True).deploy(make_request(version="v9"))
+    assert shown.summary == "The deploy of orders v9 to staging failed (exit 3: error: image orders:v9 not found)."
 
 
 async def test_success_summary_and_details(tmp_path):
@@ -102,7 +102,7 @@ async def test_environment_has_the_request_but_not_the_bots_secrets(tmp_path, mo
     assert "OPSCORD_SERVICE=orders" in result.output
     assert "OPSCORD_VERSION=v2.4.1" in result.output
     assert "OPSCORD_REQUESTER=@alice" in result.output
-    assert "REGISTRY=r.example" in result.output
+    assert "REGISTRY=***" in result.output and "r.example" not in result.output  # its env values are scrubbed
     assert "bot-secret" not in result.output
 
 
@@ -119,9 +119,11 @@ async def test_output_is_bounded_to_the_last_bytes(tmp_path):
                                               (2, HealthStatus.DOWN), (3, HealthStatus.UNKNOWN)])
 async def test_health_follows_the_nagios_convention(tmp_path, code, status):
     check = script(tmp_path, "health.sh", f'echo "p99 latency 180ms"\nexit {code}\n')
-    provider = CommandProvider({"deploy": [check], "health": [check, "{service}", "{environment}"]})
-    report = await provider.check("orders", "production")
+    templates = {"deploy": [check], "health": [check, "{service}", "{environment}"]}
+    report = await CommandProvider(templates, show_output=True).check("orders", "production")
     assert report.status is status and report.summary == "p99 latency 180ms"
+    report = await CommandProvider(templates).check("orders", "production")
+    assert report.status is status and report.summary == f"orders in production is {status.value}"
 
 
 async def test_current_replicas(tmp_path):

@@ -25,14 +25,14 @@ def posts(mocked):
     return mocked.requests.get(("POST", URL(ANNOTATIONS)), [])
 
 
-def test_dashboard_url():
+async def test_dashboard_url(http):
     assert dashboard_url(ROOT + "/", "orders", "order-service", {"service": "orders", "env": "production"}) == (
         f"{ROOT}/d/orders/order-service?orgId=1&from=now-1h&to=now&var-service=orders&var-env=production")
     assert dashboard_url(ROOT, "a/b", variables={"q": "a&b=c d/é"}, time_from="now-6h") == (
         f"{ROOT}/d/a%2Fb?orgId=1&from=now-6h&to=now&var-q=a%26b%3Dc%20d%2F%C3%A9")
-    assert grafana(None, dashboard_uid="orders").dashboard_url({"service": "orders"}) == (
+    assert grafana(http, dashboard_uid="orders").dashboard_url({"service": "orders"}) == (
         f"{ROOT}/d/orders?orgId=1&from=now-1h&to=now&var-service=orders")
-    assert grafana(None).dashboard_url() is None
+    assert grafana(http).dashboard_url() is None
 
 
 async def test_annotate_deploy(http, mocked):

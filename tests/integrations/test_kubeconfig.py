@@ -217,3 +217,12 @@ async def test_a_missing_kubeconfig_is_reported_on_first_use(http, tmp_path):
 def test_kubeconfig_settings_are_validated(extra, problem):
     with pytest.raises(ValidationError, match=problem):
         parse_deploy_settings({**BASE, **extra})
+
+
+def test_an_exec_plugin_does_not_inherit_opscords_own_secrets():
+    from integrations.settings import plugin_environment
+
+    environ = {"PATH": "/usr/bin", "HOME": "/home/ops", "AWS_PROFILE": "prod", "DISCORD_TOKEN": "x",
+               "OPSCORD_WEBHOOK_SECRET": "y", "GITHUB_TOKEN": "z", "PAGERDUTY_ROUTING_KEY": "k",
+               "STATUSPAGE_API_KEY": "s", "DB_PASSWORD": "p"}
+    assert plugin_environment(environ) == {"PATH": "/usr/bin", "HOME": "/home/ops", "AWS_PROFILE": "prod"}
