@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
@@ -33,7 +33,8 @@ _NONE = discord.AllowedMentions.none()
 IDLE_SECONDS = 5.0
 REPLY_GRACE_SECONDS = 5.0
 """A request younger than this may still be storing its first message's id: leave it to its handler."""
-HISTORY_LOOKUP = 50
+HISTORY_LOOKUP = 500
+"""Messages read after the request's creation to find its reply (Discord pages them 100 at a time)."""
 
 
 class MessageSync:
@@ -107,11 +108,12 @@ class MessageSync:
         await self._app.store.apply(Change.of(UpdateOperation(op.id, shown_revision=op.revision)))
 
     async def _find_reply(self, op: Operation) -> discord.Message | None:
-        """The message that answered the request's interaction, from its channel's recent history."""
+        """The message that answered the request's interaction: in its channel, just after the request."""
         assert op.channel_id is not None and op.interaction_id is not None
         channel = self._client.get_partial_messageable(int(op.channel_id))
+        since = discord.Object(discord.utils.time_snowflake(parse_iso(op.created_at) - timedelta(seconds=2)))
         try:
-            async for message in channel.history(limit=HISTORY_LOOKUP):
+            async for message in channel.history(limit=HISTORY_LOOKUP, after=since, oldest_first=True):
                 metadata = message.interaction_metadata
                 if metadata is not None and str(metadata.id) == op.interaction_id:
                     return message

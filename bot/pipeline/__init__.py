@@ -37,6 +37,7 @@ from bot.pipeline.types import (
     OperationInput,
     Refused,
 )
+from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
 from bot.store import Change, Operation, Store
 from bot.store.changes import Append, FreeLock, UpdateOperation
@@ -139,5 +140,11 @@ class Pipeline:
         """Stop accepting operations, let running ones finish within `grace` seconds, stop the rest."""
         self.accepting = False
         stopped = await self.runner.drain(self.config.operations.stop_grace_seconds if grace is None else grace)
-        self.recovery.cancel()
+        self.recovery.cancel()  # adopted orphans keep their lock: the next start takes them up again
+        busy = self.runner.active | self.recovery.adopted
+        for op in await self.store.operations(*states.HOLDING):  # accepted here but never started
+            if op.holder == str(THIS_PROCESS) and op.id not in busy:
+                await self.recovery.interrupt(op, messages.stopped_by_shutdown(op),
+                                              error="Opscord stopped before the operation started")
+                stopped += 1
         return stopped

@@ -66,6 +66,8 @@ class Recovery:
         self._store = store
         self._changed = changed
         self._watchers: set[asyncio.Task[None]] = set()
+        self.adopted: set[str] = set()
+        """Operations whose orphaned provider this process waits for."""
 
     async def recover(self) -> RecoveryReport:
         """Settle every operation and lock left by a process that is gone."""
@@ -116,6 +118,7 @@ class Recovery:
             Announce(messages.orphan_waiting(op, len(orphans)))))
         log.warning("operation %s: its provider is still running (%s); waiting for it", op.id,
                     ", ".join(str(p.pid) for p in orphans))
+        self.adopted.add(op.id)
         task = asyncio.create_task(self._wait_then_interrupt(op, orphans), name=f"orphan-{op.id}")
         self._watchers.add(task)
         task.add_done_callback(self._watchers.discard)
@@ -128,6 +131,7 @@ class Recovery:
                 break
             await asyncio.sleep(ORPHAN_POLL_SECONDS)
         await self.interrupt(op, messages.interrupted(op), error="its provider ended after a restart; outcome unknown")
+        self.adopted.discard(op.id)
         self._changed.set()
 
     async def _end(self, op: Operation, orphans: list[ProcessIdentity]) -> None:

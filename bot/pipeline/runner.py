@@ -56,9 +56,9 @@ class Runner:
         self._stopping = False
 
     @property
-    def running(self) -> int:
-        """Operations this process is executing now."""
-        return len(self._tasks)
+    def active(self) -> set[str]:
+        """The operations this process is executing now."""
+        return set(self._tasks)
 
     def start(self, op_id: str) -> asyncio.Task[Operation | None]:
         """Run an approved operation in the background (once: a second start returns the same task)."""
@@ -232,24 +232,31 @@ class Runner:
         return await self._store.operation(op_id)
 
     async def abort(self) -> None:
-        """Cancel every execution at once (not graceful: the next start reports them interrupted)."""
+        """Stop every execution now: providers are stopped and their operations recorded interrupted."""
+        self._stopping = True
+        for call in list(self._provider_calls.values()):
+            call.cancel()
         tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)
         for task in tasks:
-            task.cancel()
+            task.cancel()  # still not done: the next start reports it interrupted
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
     async def drain(self, grace: float) -> int:
-        """Let running operations finish for `grace` seconds, then stop their providers; returns how many were."""
+        """Let running operations finish for `grace` seconds, then stop their providers; returns how many were.
+
+        Operations that start while it waits (a click that was already being handled) are waited for too.
+        """
         self._stopping = True
-        tasks = list(self._tasks.values())
-        if tasks:
-            await asyncio.wait(tasks, timeout=grace)
-        stopped = 0
+        deadline = asyncio.get_running_loop().time() + grace
+        while self._tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
+            await asyncio.wait(list(self._tasks.values()), timeout=left)
+        stopped = len(self._provider_calls)
         for call in list(self._provider_calls.values()):
             call.cancel()
-            stopped += 1
         remaining = [t for t in self._tasks.values() if not t.done()]
         if remaining:
             await asyncio.wait(remaining, timeout=15)

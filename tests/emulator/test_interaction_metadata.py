@@ -65,3 +65,15 @@ async def test_modal_answer_names_the_interaction_that_opened_it(world: World, b
     assert metadata is not None and metadata.type is discord.InteractionType.modal_submit
     assert metadata.modal_interaction is not None and metadata.modal_interaction.id == opened.id
     assert metadata.modal_interaction.type is discord.InteractionType.application_command
+
+
+async def test_history_after_an_id_pages_forward_from_it(world, bot):
+    """Discord answers `after` with the messages right after that id (newest first within the page)."""
+    channel = bot.get_channel(world.channel.id)
+    sent = [await channel.send(f"m{i}") for i in range(130)]
+    after = [m.content async for m in channel.history(limit=5, after=sent[9], oldest_first=True)]
+    assert after == ["m10", "m11", "m12", "m13", "m14"]
+    everything = [m.content async for m in channel.history(limit=None, after=sent[0], oldest_first=True)]
+    assert everything == [f"m{i}" for i in range(1, 130)]
+    latest = [m.content async for m in channel.history(limit=3)]
+    assert latest == ["m129", "m128", "m127"]

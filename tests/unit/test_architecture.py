@@ -1,6 +1,7 @@
 """Imports run one way: cogs/ → bot/ → integrations/ (DESIGN.md)."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,54 @@ def test_entry_point_imports_the_sandbox_only_inside_its_command():
     tree = ast.parse((ROOT / "bot" / "__main__.py").read_text())
     top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("bot.sandbox") for n in top_level)
+
+
+SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|TRIGGER)"
+                 r"|DROP\s+(TABLE|TRIGGER)|BEGIN\s+IMMEDIATE|PRAGMA\s)", re.IGNORECASE | re.DOTALL)
+DATABASE_MODULES = {"sqlite3", "aiosqlite", "asyncpg"}
+
+
+def _strings(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    return [node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+def test_no_sql_outside_the_store():
+    """Only bot/store speaks SQL or imports a database driver (DESIGN.md: the store is the only SQL)."""
+    offenders = []
+    for package in ("bot", "cogs", "integrations"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT)
+            if rel.parts[:2] == ("bot", "store"):
+                continue
+            drivers = imports(path) & DATABASE_MODULES
+            if drivers:
+                offenders.append(f"{rel} imports {', '.join(sorted(drivers))}")
+            for text in _strings(path):
+                if SQL.search(text) and not text.lstrip().startswith(("The ", "A ", "An ")):
+                    offenders.append(f"{rel} has SQL: {text[:60]!r}")
+    assert offenders == []
+
+
+@pytest.mark.parametrize("package", ["bot/pipeline", "bot/store"])
+def test_the_core_knows_nothing_of_discord(package):
+    offenders = [str(p.relative_to(ROOT)) for p in sorted((ROOT / package).rglob("*.py"))
+                 if {"discord", "bot.client", "cogs"} & (imports(p) | {m.rsplit(".", 1)[0] for m in module_imports(p)})]
+    assert offenders == []
+
+
+def test_no_class_is_spread_over_files_by_inheritance():
+    """Classes of bot/ derive from library or protocol types, not from one another across modules."""
+    defined: dict[str, str] = {}
+    bases: list[tuple[str, str, str]] = []
+    for path in sorted((ROOT / "bot").rglob("*.py")):
+        rel = str(path.relative_to(ROOT))
+        if "/sandbox/" in rel:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                defined[node.name] = rel
+                bases += [(node.name, rel, b.id) for b in node.bases if isinstance(b, ast.Name)]
+    spread = [f"{name} ({where}) extends {base} ({defined[base]})" for name, where, base in bases
+              if base in defined and defined[base] != where and not base.endswith(("Error", "Exception"))]
+    assert spread == []

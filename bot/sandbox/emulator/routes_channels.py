@@ -146,17 +146,20 @@ async def create_message(request: web.Request) -> web.Response:
 
 @routes.get("/api/v10/channels/{channel}/messages")
 async def list_messages(request: web.Request) -> web.Response:
-    """Channel history, newest first (``limit``, ``before``, ``after``)."""
+    """Channel history as Discord pages it: newest first; with ``after``, the page right after that id."""
     state = state_of(request)
     channel = find_channel(request)
-    history = [m for m in state.channel_messages.get(channel.id, []) if not m.ephemeral]
+    history = sorted((m for m in state.channel_messages.get(channel.id, []) if not m.ephemeral), key=lambda m: m.id)
     if "before" in request.query:
         history = [m for m in history if m.id < int(request.query["before"])]
-    if "after" in request.query:
-        history = [m for m in history if m.id > int(request.query["after"])]
     limit = max(1, min(100, int(request.query.get("limit", 50))))
-    newest = list(reversed(history))[:limit]
-    return reply([state.message_json(m) for m in newest])
+    if "after" in request.query and "before" not in request.query:
+        page = [m for m in history if m.id > int(request.query["after"])][:limit]  # the oldest after it
+    else:
+        if "after" in request.query:
+            history = [m for m in history if m.id > int(request.query["after"])]
+        page = history[-limit:]
+    return reply([state.message_json(m) for m in reversed(page)])
 
 
 @routes.get("/api/v10/channels/{channel}/messages/{message}")
