@@ -1,11 +1,14 @@
 """The Discord half: Opscord and the bare bot as processes, each on its own emulator, A/B interleaved.
 
 1. Start: each round starts a fresh process of each side (order alternating) and times spawn →
-   commands synced → gateway ready → first answer; RSS once it has answered.
-2. The pair from the last start round is warmed up, then every burst size of every workload is
-   sent to one side and then the other (which side goes first alternates), for ``rounds`` rounds.
-   After each burst the bench waits until the bot has finished what the burst started.
-3. RSS again once each has been sent ``rss_commands`` commands (topped up with reads if needed).
+   commands synced → gateway ready → first answer; RSS once it has answered. Opscord gets a
+   catalog of ``START_SERVICES`` services here, as a team's config would have.
+2. A new pair (Opscord with one service per concurrent deploy of the largest burst) is started and
+   warmed up, then every burst size of every workload is sent to one side and then the other
+   (which side goes first alternates), for ``rounds`` rounds. After each burst the bench waits
+   until the bot has finished what the burst started.
+3. RSS again once each has been sent ``rss_commands`` commands (topped up with reads if needed),
+   against that pair's own RSS after start.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from bot.bench.config import service_names
 from bot.bench.plan import Plan
-from bot.bench.processes import SIDES, BotProcess, Side, wait_for
+from bot.bench.processes import SIDES, BotProcess, Side, StartSample, wait_for
 from bot.bench.workloads import (
     WORKLOADS,
     BurstResult,
@@ -35,17 +38,9 @@ from bot.bench.world import BenchGuild
 Say = Callable[[str], None]
 FIRST_COMMAND = Command("audit recent", {})
 RSS_SETTLE_S = 0.5
+START_SERVICES = 3
+"""Services in Opscord's config for the start-up rounds (the example config's three)."""
 TOP_UP_BURST = 500
-
-
-@dataclass(frozen=True)
-class StartSample:
-    """One process start, in seconds since spawn, and its RSS once it answered."""
-
-    synced_s: float
-    connected_s: float
-    first_answer_s: float
-    rss: int
 
 
 @dataclass
@@ -60,6 +55,8 @@ class DiscordResults:
     unsettled: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
     """Bursts after which the bot was still busy when the settle timeout ran out."""
     logged_errors: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    first_errors: dict[Side, str | None] = field(default_factory=dict)
+    """The first ERROR line each side logged, if any."""
     shape_differences: list[str] = field(default_factory=list)
 
 
@@ -90,36 +87,37 @@ class DiscordBench:
             await self._rounds(pair)
             await self._rss_after(pair)
         finally:
-            for proc in self.live:
-                self.results.logged_errors[proc.side] += proc.logged_errors()
+            for proc in list(self.live):
                 with contextlib.suppress(Exception):
-                    await proc.stop()
+                    await self._retire(proc)
         return self.results
 
     # -- 1. start ----------------------------------------------------------------------------
 
     async def _starts(self) -> dict[Side, BotProcess]:
-        kept: dict[Side, BotProcess] = {}
         for round_no in range(self.plan.start_rounds):
-            last = round_no == self.plan.start_rounds - 1
             for side in alternate(round_no):
-                proc = await self._start(side, self.workdir / f"start{round_no}-{side}")
-                if last:
-                    kept[side] = proc
-                else:
-                    self.results.logged_errors[side] += proc.logged_errors()
-                    await proc.stop()
-                    self.live.remove(proc)
+                proc = await self._start(side, self.workdir / f"start{round_no}-{side}", START_SERVICES)
+                self.results.starts[side].append(proc.start_sample)
+                await self._retire(proc)
             self.say(f"  start round {round_no + 1}/{self.plan.start_rounds} done")
-        for side, proc in kept.items():
-            self.results.rss_start[side] = proc.rss_after_start
-        return kept
+        pair = {side: await self._start(side, self.workdir / f"bursts-{side}", self.plan.services) for side in SIDES}
+        for side, proc in pair.items():
+            self.results.rss_start[side] = proc.start_sample.rss
+        return pair
 
-    async def _start(self, side: Side, workdir: Path) -> BotProcess:
+    async def _retire(self, proc: BotProcess) -> None:
+        self.results.logged_errors[proc.side] += proc.logged_errors()
+        if self.results.first_errors.get(proc.side) is None:
+            self.results.first_errors[proc.side] = proc.first_error()
+        await proc.stop()
+        self.live.remove(proc)
+
+    async def _start(self, side: Side, workdir: Path, services: int) -> BotProcess:
         guild = await BenchGuild.start()
         proc = BotProcess(side, guild, workdir)
         self.live.append(proc)
-        await proc.start(self.plan.services)
+        await proc.start(services)
         synced = await wait_for(proc, "commands synced", guild.synced)
         connected = await wait_for(proc, "gateway ready", guild.emu.gateway.ready)
         _, handles = await sequence(proc, [FIRST_COMMAND])
@@ -129,8 +127,7 @@ class DiscordBench:
         first = handles[0].dispatched_at + at / 1000 - proc.started_at
         await settle(proc, "read", handles)
         await asyncio.sleep(RSS_SETTLE_S)
-        proc.rss_after_start = proc.rss()
-        self.results.starts[side].append(StartSample(synced, connected, first, proc.rss_after_start))
+        proc.start_sample = StartSample(synced, connected, first, proc.rss())
         return proc
 
     # -- 2. bursts ---------------------------------------------------------------------------

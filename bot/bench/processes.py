@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -28,7 +29,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
 
-def _base_env() -> dict[str, str]:
+def child_env() -> dict[str, str]:
     """The bench's environment without anything that would point a bot elsewhere."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "OPSCORD_", "BENCH_"))}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
@@ -38,7 +39,7 @@ def _base_env() -> dict[str, str]:
 
 def command_for(side: Side, guild: BenchGuild, workdir: Path, services: int) -> tuple[list[str], dict[str, str]]:
     """The argv and environment that run ``side`` against ``guild``'s emulator."""
-    env = _base_env() | {"DISCORD_TOKEN": TOKEN, "DISCORD_API_BASE_URL": guild.emu.api_base_url,
+    env = child_env() | {"DISCORD_TOKEN": TOKEN, "DISCORD_API_BASE_URL": guild.emu.api_base_url,
                          "DISCORD_GATEWAY_URL": guild.emu.gateway_url}
     if side == "bare":
         return [sys.executable, "-m", "bot.bench.bare"], env | {"BENCH_GUILD_ID": str(guild.guild_id)}
@@ -46,6 +47,16 @@ def command_for(side: Side, guild: BenchGuild, workdir: Path, services: int) -> 
     env |= {"OPSCORD_CONFIG": str(config), "OPSCORD_DB": str(workdir / "opscord.db"),
             "OPSCORD_HTTP_LISTEN": "127.0.0.1:0"}
     return [sys.executable, "-m", "bot"], env
+
+
+@dataclass(frozen=True)
+class StartSample:
+    """One process start, in seconds since spawn, and its RSS once it answered."""
+
+    synced_s: float
+    connected_s: float
+    first_answer_s: float
+    rss: int
 
 
 @dataclass
@@ -58,7 +69,7 @@ class BotProcess:
     process: asyncio.subprocess.Process | None = None
     started_at: float = 0.0
     commands_sent: int = 0
-    rss_after_start: int = 0
+    start_sample: StartSample = field(default_factory=lambda: StartSample(math.nan, math.nan, math.nan, 0))
     rss_samples: list[tuple[int, int]] = field(default_factory=list)
     """(commands sent so far, RSS bytes) after each measured burst."""
 
@@ -118,13 +129,21 @@ class BotProcess:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def logged_errors(self) -> int:
-        """How many ERROR lines and tracebacks the process logged."""
+    def _error_lines(self) -> list[str]:
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
-            return 0
-        return sum(1 for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback"))
+            return []
+        return [line for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback")]
+
+    def logged_errors(self) -> int:
+        """How many ERROR lines and tracebacks the process has logged so far."""
+        return len(self._error_lines())
+
+    def first_error(self) -> str | None:
+        """The first ERROR line it logged (shortened), if any."""
+        lines = [line for line in self._error_lines() if " ERROR " in line]
+        return lines[0][:200] if lines else None
 
     async def stop(self) -> None:
         """SIGINT, then SIGKILL after a grace period; then stop its emulator."""

@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.bench.discord_bench import DiscordResults
+from bot.bench.discord_bench import START_SERVICES, DiscordResults
 from bot.bench.plan import MILLION, Plan
 from bot.bench.processes import SIDES, Side
 from bot.bench.stats import Spread, paired
+from bot.bench.stats import ratio as ratio_of
 from bot.bench.workloads import DEADLINE_S, WORKLOADS, BurstResult
 
 MIB = 1024 * 1024
@@ -75,7 +76,7 @@ def discord_section(report: Report, plan: Plan, res: DiscordResults) -> None:
                                                            "opscord": Spread.of(b).as_json(), "ratio": ratio.as_json()}
             misses = {side: sum(r.misses for r in runs) for side, runs in (("bare", bare), ("opscord", ours))}
             sent = sum(r.size for r in ours)
-            report.row(f"{label}: misses (of {sent:,})", str(misses["bare"]), str(misses["opscord"]))
+            report.row(f"{label}: misses (of {sent:,})", f"{misses['bare']:,}", f"{misses['opscord']:,}")
             details[f"{workload}_b{size}_misses"] = misses
     for size in plan.bursts:
         report.key(f"misses_b{size}", _misses(res, size, "opscord"))
@@ -109,22 +110,23 @@ def start_section(report: Report, plan: Plan, res: DiscordResults) -> None:
     a = [s.rss / MIB for s in starts["bare"]]
     b = [s.rss / MIB for s in starts["opscord"]]
     rss_ratio = paired(b, a)
-    report.row("after start", Spread.of(a), Spread.of(b), rss_ratio, 1)
+    report.row(f"after start ({START_SERVICES} services)", Spread.of(a), Spread.of(b), rss_ratio, 1)
     report.key("rss_ratio", rss_ratio.median)
-    growth: dict[Side, float] = {}
-    after: dict[Side, float] = {}
-    for side in ("bare", "opscord"):
-        sent, rss = res.rss_after.get(side, (0, 0))
-        start = res.rss_start.get(side, 0)
-        after[side] = rss / MIB
-        growth[side] = (rss - start) / start * 100 if start else math.nan
+    report.key("rss_after_start_mib", Spread.of(b).median)
+    start = {side: res.rss_start.get(side, 0) / MIB for side in SIDES}
+    after = {side: res.rss_after.get(side, (0, 0))[1] / MIB for side in SIDES}
+    growth = {side: (after[side] - start[side]) / start[side] * 100 if start[side] else math.nan for side in SIDES}
     sent = res.rss_after.get("opscord", (0, 0))[0]
-    report.row(f"after {sent:,} commands", Spread.of([after["bare"]]), Spread.of([after["opscord"]]),
-               Spread.of([after["opscord"] / after["bare"]]) if after["bare"] else "", 1)
-    report.row("growth, %", Spread.of([growth["bare"]]), Spread.of([growth["opscord"]]), "", 1)
+
+    def one(values: dict[Side, float]) -> tuple[Spread, Spread, Spread]:
+        return (Spread.of([values["bare"]]), Spread.of([values["opscord"]]),
+                Spread.of([ratio_of(values["opscord"], values["bare"])]))
+
+    report.row(f"after start ({plan.services:,} services)", *one(start), 1)
+    report.row(f"  then after {sent:,} commands", *one(after), 1)
+    report.row("  growth, %", *one(growth)[:2], digits=1)
     report.key("rss_growth_pct", growth["opscord"])
     report.key("rss_growth_pct_bare", growth["bare"])
-    report.key("rss_after_start_mib", Spread.of(b).median)
     report.key("rss_after_commands_mib", after["opscord"])
 
 
@@ -191,7 +193,8 @@ def notes_section(report: Report, res: DiscordResults) -> None:
         if res.unsettled[side]:
             lines.append(f"{side}: still busy after {res.unsettled[side]} burst(s) when the settle timeout ran out")
         if res.logged_errors[side]:
-            lines.append(f"{side}: logged {res.logged_errors[side]:,} ERROR/traceback lines (misses do)")
+            lines.append(f"{side} logged {res.logged_errors[side]:,} ERROR/traceback lines (a missed first response "
+                         f"does); the first: {res.first_errors.get(side)}")
     for text in res.shape_differences:
         lines.append(f"command shapes differ: {text}")
     for side in SIDES:

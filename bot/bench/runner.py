@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.bench.discord_bench import DiscordBench, DiscordResults
 from bot.bench.plan import Plan
-from bot.bench.processes import _base_env
+from bot.bench.processes import child_env
 from bot.bench.report import (
     Report,
     discord_section,
@@ -37,7 +37,7 @@ def say_progress(line: str) -> None:
 async def child(module: str, *args: str, cwd: Path) -> dict[str, Any]:
     """Run ``python -m module args…`` and parse the JSON object it prints last."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", module, *args, cwd=cwd, env=_base_env(), stdin=asyncio.subprocess.DEVNULL,
+        sys.executable, "-m", module, *args, cwd=cwd, env=child_env(), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), CHILD_TIMEOUT_S)
     if process.returncode != 0:
