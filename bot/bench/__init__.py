@@ -20,12 +20,20 @@ from pathlib import Path
 def run(*, quick: bool = False, smoke: bool = False, rounds: int | None = None, json_path: Path | None = None) -> int:
     """Run the bench (full, ``quick`` or ``smoke``); prints the table; returns the exit code."""
     import asyncio
+    import sys
 
     from bot.bench.plan import FULL, QUICK, SMOKE
-    from bot.bench.runner import run_bench
+    from bot.bench.runner import BenchFailed, run_bench
 
+    if rounds is not None and rounds < 1:
+        print("opscord bench: --rounds must be at least 1", file=sys.stderr)
+        return 2
     plan = (SMOKE if smoke else QUICK if quick else FULL).with_rounds(rounds)
-    asyncio.run(run_bench(plan, json_path))
+    try:
+        asyncio.run(run_bench(plan, json_path))
+    except BenchFailed as exc:
+        print(f"opscord bench: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

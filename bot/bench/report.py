@@ -146,8 +146,9 @@ def store_section(report: Report, store: dict[str, Any]) -> None:
     report.heading(f"Audit verify, s at {rows:,} rows{note}", "read + SHA-256 floor", "Opscord verify")
     ratio = paired(store["verify_s"], store["verify_floor_s"])
     report.row("whole chain", Spread.of(store["verify_floor_s"]), Spread.of(store["verify_s"]), ratio)
-    report.row("per 1,000,000 rows", Spread.of([v * scale for v in store["verify_floor_s"]]),
-               Spread.of([v * scale for v in store["verify_s"]]))
+    if rows != MILLION:
+        report.row("per 1,000,000 rows", Spread.of([v * scale for v in store["verify_floor_s"]]),
+                   Spread.of([v * scale for v in store["verify_s"]]))
     report.key("verify_1m_s", Spread.of(store["verify_s"]).median * scale)
     report.key("verify_ratio_vs_floor", ratio.median)
     report.heading(f"/audit recent (limit 10), ms at {rows:,} rows", "unfiltered", "filtered",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bot.bench.discord_bench import DiscordBench, DiscordResults
+from bot.bench.discord_bench import START_SERVICES, DiscordBench, DiscordResults
 from bot.bench.plan import Plan
 from bot.bench.processes import child_env
 from bot.bench.report import (
@@ -26,6 +27,10 @@ from bot.bench.report import (
 )
 
 Say = Callable[[str], None]
+
+
+class BenchFailed(Exception):
+    """A phase could not run (a bot did not start, a child process failed); the message says which."""
 CHILD_TIMEOUT_S = 900.0
 
 
@@ -66,9 +71,9 @@ def header(plan: Plan) -> list[str]:
         "noisy: compare ratios from the same run, not absolute figures across runs.",
         "Each bot is its own process on its own emulator (same code and guild; the emulator runs in the bench's "
         "process: it stamps both ends of a first response itself, so no IPC sits inside a measurement).",
-        f"Opscord: `python -m bot`, a fresh SQLite DB, {plan.services:,} services deploying through the command "
-        "provider running `true` (no health check). Baseline: a bare discord.py bot with the same commands that "
-        "answers each with a plain message.",
+        f"Opscord: `python -m bot`, a fresh SQLite DB, {plan.services:,} services (for start-up: "
+        f"{START_SERVICES}) deploying through the command provider running `true` (no health check). "
+        "Baseline: a bare discord.py bot with the same commands that answers each with a plain message.",
     ]
 
 
@@ -77,8 +82,8 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
     started = time.monotonic()
     report = Report()
     report.lines += header(plan)
-    with tempfile.TemporaryDirectory(prefix="opscord-bench-") as tmp:
-        workdir = Path(tmp)
+    workdir = Path(tempfile.mkdtemp(prefix="opscord-bench-"))
+    try:
         say(f"bench ({plan.name}): Discord phases — processes, start-up, warm-up, {plan.rounds} latency rounds")
         res = await DiscordBench(plan, workdir / "discord", say).run()
         say(f"bench: store phase ({plan.store_rows:,} audit rows) in a process of its own")
@@ -86,6 +91,9 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
         store |= {"append_rows": plan.append_rows, "append_writers": plan.append_writers}
         say("bench: provider spawn probes")
         spawns = await spawn_rounds(plan, res, workdir)
+    except Exception as exc:
+        raise BenchFailed(f"{exc}\n(the logs and databases are kept in {workdir})") from exc
+    await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
     discord_section(report, plan, res)
     start_section(report, plan, res)
     store_section(report, store)
