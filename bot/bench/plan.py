@@ -46,7 +46,7 @@ class Plan:
 FULL = Plan(name="full", rounds=5, bursts=(1, 100, 1000, 3000), sequential=200, warmup=300, start_rounds=5,
             rss_commands=10_000, append_rows=20_000, append_writers=100, append_rounds=5, store_rows=1_000_000,
             verify_rounds=3, query_rounds=9, spawns=300, spawn_rounds=5)
-QUICK = Plan(name="quick", rounds=2, bursts=(1, 100, 1000, 3000), sequential=50, warmup=100, start_rounds=2,
+QUICK = Plan(name="quick", rounds=2, bursts=(1, 100, 1000, 3000), sequential=40, warmup=50, start_rounds=2,
              rss_commands=10_000, append_rows=5_000, append_writers=100, append_rounds=3, store_rows=100_000,
              verify_rounds=2, query_rounds=5, spawns=100, spawn_rounds=3)
 SMOKE = Plan(name="smoke", rounds=1, bursts=(1, 10), sequential=3, warmup=4, start_rounds=1,

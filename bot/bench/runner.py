@@ -34,9 +34,12 @@ class BenchFailed(Exception):
 CHILD_TIMEOUT_S = 900.0
 
 
+_STARTED = time.monotonic()
+
+
 def say_progress(line: str) -> None:
-    """Progress goes to stderr, so stdout holds only the table."""
-    print(line, file=sys.stderr, flush=True)
+    """Progress goes to stderr with the seconds since start, so stdout holds only the table."""
+    print(f"[{time.monotonic() - _STARTED:5.0f} s] {line}", file=sys.stderr, flush=True)
 
 
 async def child(module: str, *args: str, cwd: Path) -> dict[str, Any]:

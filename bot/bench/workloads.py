@@ -29,7 +29,7 @@ WORKLOADS: tuple[WorkloadName, WorkloadName] = ("read", "write")
 DEADLINE_S = 3.0
 ANSWER_TIMEOUT_S = 120.0
 SETTLE_TIMEOUT_S = 120.0
-QUIET_S = 0.1
+QUIET_S = 0.05
 """A pause after each burst, so audit rows and message edits still in flight do not spill over."""
 
 
