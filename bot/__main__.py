@@ -61,6 +61,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
     sandbox.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     sandbox.add_argument("--db", type=Path, help="SQLite database (default: sandbox.db)")
+    bench = sub.add_parser("bench", help="measure Opscord against its baselines (a dev tool; minutes)")
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a smaller run, under two minutes")
+    size.add_argument("--smoke", action="store_true", help="the smallest run, seconds (proves the harness works)")
+    bench.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    bench.add_argument("--rounds", type=int, help="A/B rounds of the latency bursts (default: 5, --quick: 2)")
     return parser
 
 
@@ -85,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.sandbox import run_sandbox
 
         return run_sandbox(_settings(), script=args.script, config_path=args.config, db_path=args.db)
+    if args.cmd == "bench":
+        from bot.bench import run as run_bench
+
+        return run_bench(quick=args.quick, smoke=args.smoke, rounds=args.rounds, json_path=args.json)
     return run_bot(_settings())
 
 

@@ -44,6 +44,8 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
         return "failed", str(original), False
     if isinstance(original, UnicodeError):
         return "invalid", "That text cannot be stored (it is not valid Unicode); nothing was done.", False
+    if isinstance(original, discord.HTTPException):  # e.g. the first reply came after Discord's 3 s
+        return "failed", f"Discord did not take the reply ({original.status}); nothing was done.", False
     return "error", "", True
 
 

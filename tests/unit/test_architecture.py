@@ -32,8 +32,8 @@ def test_imports_run_one_way(package):
     assert offenders == []
 
 
-DEV_TOOLS = ("bot.sandbox",)
-"""The emulator, the upstream fakes and the console: dev tools, out of the runtime path."""
+DEV_TOOLS = ("bot.sandbox", "bot.bench")
+"""The emulator, the upstream fakes, the console and the bench: dev tools, out of the runtime path."""
 
 
 def module_imports(path: Path) -> set[str]:
@@ -48,25 +48,32 @@ def module_imports(path: Path) -> set[str]:
     return found
 
 
+def is_dev_tool(module: str) -> bool:
+    return any(module == tool or module.startswith(tool + ".") for tool in DEV_TOOLS)
+
+
 def test_dev_tools_stay_out_of_the_runtime_path():
-    """Only the sandbox itself, the entry point's `sandbox` command and tests reach bot.sandbox."""
+    """Only the dev tools themselves (the bench may use the sandbox's emulator), the entry point's
+    `sandbox` and `bench` commands and tests reach bot.sandbox and bot.bench."""
     offenders = []
     for package in ("bot", "cogs", "integrations"):
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT)
-            if rel.parts[:2] == ("bot", "sandbox") or rel == Path("bot/__main__.py"):
+            if rel.parts[:2] in {("bot", "sandbox"), ("bot", "bench")} or rel == Path("bot/__main__.py"):
                 continue
-            bad = {m for m in module_imports(path) if m == "bot.sandbox" or m.startswith(DEV_TOOLS[0] + ".")}
+            bad = {m for m in module_imports(path) if is_dev_tool(m)}
             if bad:
                 offenders.append(f"{rel} imports {', '.join(sorted(bad))}")
     assert offenders == []
 
 
-def test_entry_point_imports_the_sandbox_only_inside_its_command():
-    """`python -m bot` with a token never imports the emulator: the sandbox import is local to run_sandbox."""
+def test_entry_point_imports_dev_tools_only_inside_their_commands():
+    """`python -m bot` with a token never imports the emulator or the bench: those imports are local."""
     tree = ast.parse((ROOT / "bot" / "__main__.py").read_text())
     top_level = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("bot.sandbox") for n in top_level)
+    modules = [n.module or "" for n in top_level if isinstance(n, ast.ImportFrom)]
+    modules += [alias.name for n in top_level if isinstance(n, ast.Import) for alias in n.names]
+    assert not [m for m in modules if is_dev_tool(m)]
 
 
 SQL = re.compile(r"\b(SELECT\s.+\sFROM|INSERT\s+(OR\s+\w+\s+)?INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+(TABLE|INDEX|TRIGGER)"
@@ -85,7 +92,7 @@ def test_no_sql_outside_the_store():
     for package in ("bot", "cogs", "integrations"):
         for path in sorted((ROOT / package).rglob("*.py")):
             rel = path.relative_to(ROOT)
-            if rel.parts[:2] == ("bot", "store"):
+            if rel.parts[:2] in {("bot", "store"), ("bot", "bench")}:  # the bench measures raw sqlite3 beside it
                 continue
             drivers = imports(path) & DATABASE_MODULES
             if drivers:
@@ -118,3 +125,19 @@ def test_no_class_is_spread_over_files_by_inheritance():
     spread = [f"{name} ({where}) extends {base} ({defined[base]})" for name, where, base in bases
               if base in defined and defined[base] != where and not base.endswith(("Error", "Exception"))]
     assert spread == []
+
+
+def test_the_bench_reaches_opscord_internals_only_through_its_adapter():
+    """bot/bench/ drives Opscord as a process; only bot/bench/product.py may import the store, the audit
+    log or the providers, so a rewritten store is re-pointed in one module."""
+    allowed = {"bot.bench", "bot.sandbox"}
+    offenders = []
+    for path in sorted((ROOT / "bot" / "bench").rglob("*.py")):
+        if path.name == "product.py":
+            continue
+        for module in module_imports(path):
+            top = module.split(".")[0]
+            inside = any(module == a or module.startswith(a + ".") for a in allowed)
+            if top in ("bot", "cogs", "integrations") and not inside:
+                offenders.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert offenders == []
