@@ -33,6 +33,8 @@ _NONE = discord.AllowedMentions.none()
 IDLE_SECONDS = 5.0
 REPLY_GRACE_SECONDS = 5.0
 """A request younger than this may still be storing its first message's id: leave it to its handler."""
+PASS_SIZE = 20
+"""Messages edited at once (discord.py keeps to each route's rate limit)."""
 HISTORY_LOOKUP = 500
 """Messages read after the request's creation to find its reply (Discord pages them 100 at a time)."""
 
@@ -60,15 +62,17 @@ class MessageSync:
                 log.exception("bringing Discord messages up to date failed; trying again shortly")
 
     async def flush(self) -> int:
-        """One pass: edit lagging messages, deliver queued posts; returns how many were brought up to date."""
+        """Edit lagging messages and deliver queued posts until none is left (or none can be delivered now)."""
         async with self._lock:
             done = 0
-            for op, decisions in await self._app.store.unshown(limit=100):
-                if self._retry_at.get(op.id, 0.0) > time.monotonic():
-                    continue
-                done += await self._show(op, decisions)
-            done += await self._announce()
-            return done
+            while True:
+                due = [(op, decisions) for op, decisions in await self._app.store.unshown(limit=10 * PASS_SIZE)
+                       if self._retry_at.get(op.id, 0.0) <= time.monotonic()][:PASS_SIZE]
+                shown = await asyncio.gather(*(self._show(op, decisions) for op, decisions in due))
+                posted = await self._announce()
+                done += sum(shown) + posted
+                if not due or (sum(shown) == 0 and posted == 0):
+                    return done
 
     async def _show(self, op: Operation, decisions: list[Decision]) -> int:
         if op.message_id is None:

@@ -10,21 +10,48 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from bot.store.records import INDEXED_KEYS, AuditRow, VerifyResult
 
 GENESIS_HASH = "0" * 64
 
 
+class UnsignedRow(NamedTuple):
+    """A row's hashed fields before its hash is known (cheaper to build than an AuditRow)."""
+
+    id: int
+    timestamp: str
+    user: str
+    command: str
+    approved_by: str | None
+    result: str
+    duration_seconds: float | None
+    channel: str | None
+    prev_hash: str
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(row: AuditRow) -> bytes:
     """The exact bytes a row's hash covers (sorted keys, no spaces, UTF-8); `row.hash` is not among them."""
-    body = {
-        "id": row.id, "timestamp": row.timestamp, "user": row.user, "command": row.command,
-        "approved_by": row.approved_by, "result": row.result, "duration_seconds": row.duration_seconds,
-        "channel": row.channel, "extra": dict(row.extra), "prev_hash": row.prev_hash,
-    }
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return canonical_with(row, _dumps(dict(row.extra)))
+
+
+def canonical_with(row: AuditRow | UnsignedRow, extra_json: str) -> bytes:
+    """`canonical(row)`, given `extra` already encoded as `encode_extra` does (what the writer stores).
+
+    The body's keys sort as approved_by, channel, command, duration_seconds, extra, id, prev_hash,
+    result, timestamp, user, so the encoded `extra` is spliced between the two halves — the same
+    bytes as encoding the whole body at once, without encoding `extra` a second time.
+    """
+    head = _dumps({"approved_by": row.approved_by, "channel": row.channel, "command": row.command,
+                   "duration_seconds": row.duration_seconds})
+    tail = _dumps({"id": row.id, "prev_hash": row.prev_hash, "result": row.result, "timestamp": row.timestamp,
+                   "user": row.user})
+    return f'{head[:-1]},"extra":{extra_json},{tail[1:]}'.encode()
 
 
 def row_hash(data: bytes) -> str:
@@ -32,16 +59,17 @@ def row_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def normalize_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
-    """Round-trip through JSON so the stored and the hashed forms are identical.
+def encode_extra(extra: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """`extra` as stored (canonical JSON: sorted keys) and as a reader parses it back.
 
-    Raises UnicodeEncodeError for text that cannot be stored as UTF-8 (a lone surrogate), so an
-    entry that cannot be written fails before it reaches the database.
+    The stored text is a fixed point: parsing and encoding it again gives the same text, so the
+    hash a verifier recomputes from the stored row is the hash written. Raises UnicodeEncodeError
+    for text UTF-8 cannot hold (a lone surrogate), before anything reaches the database.
     """
-    text = json.dumps(dict(extra), ensure_ascii=False, default=str)
+    text = json.dumps(dict(extra), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     text.encode()
     loaded: dict[str, Any] = json.loads(text)
-    return loaded
+    return text, loaded
 
 
 def index_values(extra: Mapping[str, Any]) -> tuple[str | None, ...]:
