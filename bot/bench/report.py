@@ -172,6 +172,22 @@ def store_section(report: Report, store: dict[str, Any]) -> None:
     report.data["store"] = store
 
 
+def big_log_section(report: Report, big: dict[str, Any]) -> None:
+    """Filtered /audit recent through Discord on a big audit log, alone and beside deploys."""
+    rows = int(big["rows"])
+    report.lines += ["", f"Filtered /audit recent through Discord, first response in ms at {rows:,} audit rows "
+                         f"(p50 / p99 / max; Discord allows {DEADLINE_S * 1000:,.0f} ms)"]
+    for label, name in (("by user, 40 one at a time", "by_user_ms"), ("by service, 40 one at a time", "by_service_ms"),
+                        ("100 such queries beside 100 /deploy: the queries", "mixed_reads_ms"),
+                        ("100 such queries beside 100 /deploy: the deploys", "mixed_writes_ms")):
+        figures = big[name]
+        report.lines.append(f"  {label:<52}{figures['p50']:>10.2f}{figures['p99']:>10.2f}{figures['max']:>10.2f}")
+    report.lines.append(f"  deadline misses in that burst of 200{big['mixed_misses']:>46}")
+    report.key("audit_recent_discord_ms", max(big["by_user_ms"]["p99"], big["by_service_ms"]["p99"]))
+    report.key("corridor_misses_b200", big["mixed_misses"])
+    report.data["big_log"] = big
+
+
 def spawn_section(report: Report, spawns: dict[str, list[dict[str, Any]]]) -> None:
     """Event-loop stall per provider spawn."""
     bare, ours = spawns.get("bare", []), spawns.get("opscord", [])

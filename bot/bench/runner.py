@@ -13,11 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bot.bench.big_log import run_big_log
 from bot.bench.discord_bench import START_SERVICES, DiscordBench, DiscordResults
 from bot.bench.plan import Plan
 from bot.bench.processes import child_env
 from bot.bench.report import (
     Report,
+    big_log_section,
     discord_section,
     notes_section,
     required_keys,
@@ -89,6 +91,8 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
     try:
         say(f"bench ({plan.name}): Discord phases — processes, start-up, warm-up, {plan.rounds} latency rounds")
         res = await DiscordBench(plan, workdir / "discord", say).run()
+        say(f"bench: filtered /audit recent through Discord at {plan.store_rows:,} audit rows")
+        big = await run_big_log(plan.store_rows, workdir / "big-log")
         say(f"bench: store phase ({plan.store_rows:,} audit rows) in a process of its own")
         store = await child("bot.bench.store", plan.name, str(workdir / "store"), cwd=workdir)
         store |= {"append_rows": plan.append_rows, "append_writers": plan.append_writers}
@@ -100,6 +104,7 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
     discord_section(report, plan, res)
     start_section(report, plan, res)
     store_section(report, store)
+    big_log_section(report, big)
     spawn_section(report, spawns)
     notes_section(report, res)
     elapsed = time.monotonic() - started

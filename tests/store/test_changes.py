@@ -60,3 +60,13 @@ async def test_a_large_group_commit_is_one_chain(store: SQLiteStore):
     assert len({r.hash for r in rows}) == 5000
     recent = await store.audit_recent(3, service="order-service")
     assert [r.id for r in recent] == [5000, 4999, 4998]
+
+
+async def test_a_member_filter_finds_rows_by_id_and_older_rows_by_label(store: SQLiteStore):
+    await store.append(AuditEntry(user="@bob", command="/old", result="success"))  # before member ids were kept
+    for i in range(3):
+        await store.append(entry(f"/mine {i}", user_id="12"))
+        await store.append(AuditEntry(user="@bob", command=f"/theirs {i}", result="success", extra={"user_id": "99"}))
+    rows = await store.audit_recent(10, user_id="12", user="@bob")
+    assert [r.command for r in rows] == ["/mine 2", "/mine 1", "/mine 0", "/old"]  # not the other @bob's
+    assert [r.command for r in await store.audit_recent(2, user_id="12", user="@bob")] == ["/mine 2", "/mine 1"]

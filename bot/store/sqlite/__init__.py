@@ -4,8 +4,9 @@ Every `Change` goes to one writer task. It takes whatever changes are waiting, a
 savepoint of one transaction — all of it in a single hop to the writer's thread — commits, and
 only then releases each caller, so a reply is never sent before its audit row is durable. A change
 that conflicts or cannot be stored is rolled back to its savepoint and fails alone; the rest of
-the batch commits. Reads run on a connection of their own (WAL readers see the last commit and
-never block the writer); long scans (verify, export) open one each.
+the batch commits. Reads run on a small pool of connections of their own (WAL readers see the last
+commit and never wait for the writer, nor for a slow read beside them); long scans (verify,
+export) open one each.
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ __all__ = ["SQLiteStore"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_BATCH = 1000
+READERS = 3
+"""Reader connections: WAL lets each read the last commit while the writer writes."""
 _EXPORT_CHUNK = 2000
 
 
@@ -70,10 +73,13 @@ def _commit_batch(conn: sqlite3.Connection, changes: list[Change]) -> list[Appli
 class SQLiteStore:
     """The embedded store. Open with `await SQLiteStore.open(path)`; close with `await store.close()`."""
 
-    def __init__(self, path: Path, writer: Worker, reader: Worker) -> None:
+    def __init__(self, path: Path, writer: Worker, readers: list[Worker]) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._readers = readers
+        self._idle: asyncio.Queue[Worker] = asyncio.Queue()
+        for reader in readers:
+            self._idle.put_nowait(reader)
         self._queue: asyncio.Queue[tuple[Change, asyncio.Future[Applied]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = asyncio.create_task(self._write_loop(), name="store-writer")
         self.appended: collections.Counter[str] = collections.Counter()
@@ -85,11 +91,11 @@ class SQLiteStore:
         writer = await open_worker(path, writer=True)
         try:
             await writer.run(partial(migrate, migrations=bundled_migrations() if migrations is None else migrations))
-            reader = await open_worker(path, writer=False)
+            readers = [await open_worker(path, writer=False) for _ in range(READERS)]
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, reader)
+        return cls(path, writer, readers)
 
     # --- writing ----------------------------------------------------------------------------------
     async def apply(self, change: Change) -> Applied:
@@ -128,7 +134,12 @@ class SQLiteStore:
 
     # --- operations -------------------------------------------------------------------------------
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        return await self._reader.run(fn)
+        """Run a read on an idle reader connection (a slow one never holds up the others)."""
+        reader = await self._idle.get()
+        try:
+            return await reader.run(fn)
+        finally:
+            self._idle.put_nowait(reader)
 
     async def operation(self, op_id: str) -> Operation | None:
         """The operation with this id."""
@@ -235,5 +246,6 @@ class SQLiteStore:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        await self._reader.close()
+        for reader in self._readers:
+            await reader.close()
         await self._writer.close()

@@ -180,20 +180,25 @@ def audit_row(rec: sqlite3.Row) -> AuditRow:
 
 def audit_recent(conn: sqlite3.Connection, limit: int, user_id: str | None, user: str | None,
                  service: str | None) -> list[AuditRow]:
-    """Newest first; each filter walks its own index backwards from the newest row."""
-    clauses: list[str] = []
-    params: list[Any] = []
+    """Newest first; every filter is answered by walking one index backwards from the newest row.
+
+    A member is matched by id, and — for rows written before member ids were recorded — by their
+    `@name` label: two indexed queries whose results are merged, never one OR that scans the table.
+    """
+    by_service = ("service = ?", [service]) if service is not None else None
     if user_id is not None:
-        # Rows written before member ids were recorded carry only the `@name` label.
-        clauses.append("(user_id = ? OR (user_id IS NULL AND user = ?))")
-        params += [user_id, user or ""]
-    elif user is not None:
-        clauses.append("user = ?")
-        params.append(user)
-    if service is not None:
-        clauses.append("service = ?")
-        params.append(service)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = _recent(conn, limit, [("user_id = ?", [user_id]), by_service])
+        if user is not None:
+            rows += _recent(conn, limit, [("user_id IS NULL AND user = ?", [user]), by_service])
+            rows = sorted(rows, key=lambda r: r.id, reverse=True)[:limit]
+        return rows
+    return _recent(conn, limit, [("user = ?", [user]) if user is not None else None, by_service])
+
+
+def _recent(conn: sqlite3.Connection, limit: int, clauses: list[tuple[str, list[Any]] | None]) -> list[AuditRow]:
+    used = [c for c in clauses if c is not None]
+    where = f"WHERE {' AND '.join(sql for sql, _ in used)}" if used else ""
+    params = [value for _, values in used for value in values]
     sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 - fixed clauses
     return [audit_row(rec) for rec in conn.execute(sql, (*params, limit))]
 
