@@ -20,7 +20,11 @@ def test_the_readme_has_examples():
 @pytest.mark.parametrize("section", SECTIONS, ids=lambda s: s.splitlines()[0] + " " + s.splitlines()[1][:30])
 def test_readme_section_is_valid(section, tmp_path):
     header, body = section.split("\n", 1)
-    name = re.fullmatch(r"\[services\.(\w+)\]\s*(#.*)?", header).group(1)
     raw = example_raw(tmp_path)
-    raw["services"][0][name] = tomllib.loads(body)
+    service_section = re.fullmatch(r"\[services\.(\w+)\]\s*(#.*)?", header)
+    if service_section:
+        raw["services"][0][service_section.group(1)] = tomllib.loads(body)
+    else:  # a top-level table such as [fallback.users]
+        for key, value in tomllib.loads(section).items():
+            raw[key] = {**raw.get(key, {}), **value} if isinstance(value, dict) else value
     parse_config(raw)
