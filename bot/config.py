@@ -62,6 +62,7 @@ class EnvironmentConfig(_Strict):
     name: str = Field(pattern=_NAME)
     protected: bool = False
     operator_roles: list[RoleRef] | None = None
+    pings: bool = Field(default=True, description="Ping approvers and requesters for this environment's requests.")
 
 
 class ReplicaBounds(_Strict):

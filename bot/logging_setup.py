@@ -49,4 +49,5 @@ def configure_logging(level: str, secrets: Iterable[str]) -> RedactingFilter:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLevelName(level)))  # not every batch's repr
     return redactor

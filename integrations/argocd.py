@@ -16,6 +16,7 @@ from integrations._names import checked_name, segment
 from integrations.base import Action, HealthCheck, HealthReport, HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
+from integrations.progress import report_link
 from integrations.scrub import Scrubber, scrubbed
 from integrations.templates import TemplateError, render
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
@@ -131,6 +132,7 @@ class ArgoCDDeployer:
         deadline = Deadline(self.budget, self._clock)
         what = request.describe()
         url = f"{self.base_url}/applications/{segment(app)}"
+        report_link(url)
         details: dict[str, Any] = {"application": app, "revision": revision}
         health = "Unknown"
         while True:

@@ -32,8 +32,8 @@ from typing import Final
 
 from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamTimeout
+from integrations.progress import report_spawn
 from integrations.scrub import Scrubber
-from integrations.spawned import report_spawn
 from integrations.templates import TemplateError, render, validate
 
 __all__ = ["COMMAND_KINDS", "CommandProvider"]

@@ -19,6 +19,7 @@ from integrations._names import checked_name, segment
 from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
+from integrations.progress import report_link
 from integrations.scrub import Scrubber, scrubbed
 from integrations.timing import Clock, Deadline, Sleep, default_clock, default_sleep
 
@@ -175,10 +176,14 @@ class GitHubActionsDeployer(OneEntryProvider):
     async def _follow(self, run_id: int, deadline: Deadline, what: str) -> dict[str, Any]:
         """Poll the run until it completes or the budget ends."""
         url = f"{self.api_url}/repos/{self.repo_path}/actions/runs/{run_id}"
+        linked = False
         while True:
             answer = await self._http.request(_SYSTEM, "GET", url, headers=self._headers, timeout=self.timeout,
                                               retry_safe=True, expected=(200,), what="run status request")
             run: dict[str, Any] = answer.json()
+            if isinstance(run.get("html_url"), str) and not linked:
+                report_link(run["html_url"])
+                linked = True
             if run.get("status") == "completed":
                 return run
             if deadline.remaining() <= self.poll_interval:

@@ -62,3 +62,14 @@ def write_example_config(path: Path, state_dir: Path, *, guild_id: int = 1000000
     text = text.replace('OPSCORD_DEMO_STATE = "demo-state"', f"OPSCORD_DEMO_STATE = {json.dumps(str(state_dir))}")
     path.write_text(text)
     return path
+
+
+def state(card: Any) -> str:
+    """A card below its subject line — what the operation needs, is doing or did (a message or a text)."""
+    text = str(getattr(card, "content", getattr(card, "text", card)) or "")
+    return text.split("\n", 1)[1] if "\n" in text else text
+
+
+def subject(card: Any) -> str:
+    """A card's subject line: what, where, who asked (and who approved)."""
+    return str(getattr(card, "content", getattr(card, "text", card)) or "").split("\n", 1)[0]

@@ -43,8 +43,12 @@ class ButtonReply:
 
     async def update(self, card: Card) -> None:
         """Edit the clicked message as the click's answer."""
-        view = view_for(card)
-        await self._interaction.response.edit_message(content=card.text[:2000], view=view, allowed_mentions=_NONE)
+        from bot.client.bot import app_of
+        from bot.client.cards import Rendered
+
+        shown = Rendered(self._interaction.client, app_of(self._interaction.client).config, card)
+        await self._interaction.response.edit_message(content=shown.content, view=shown.view,
+                                                      allowed_mentions=shown.allowed_mentions)
 
     async def tell(self, sentence: str) -> None:
         """An ephemeral sentence for the clicker."""

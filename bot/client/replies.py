@@ -6,10 +6,8 @@ from typing import Any
 
 import discord
 
-from bot.client.buttons import view_for
+from bot.client.cards import Rendered
 from bot.pipeline import Card, MessageRef
-
-_NONE = discord.AllowedMentions.none()
 
 
 class InteractionReply:
@@ -19,10 +17,13 @@ class InteractionReply:
         self._interaction = interaction
 
     async def show(self, card: Card) -> MessageRef | None:
-        """Send the card; the message it became, from the callback's own answer (no extra request)."""
-        view = view_for(card)
-        kwargs: dict[str, Any] = {"view": view} if view is not None else {}
-        sent = await self._interaction.response.send_message(card.text[:2000], allowed_mentions=_NONE, **kwargs)
+        """Send the card (calling on its approvers); the message it became, from the callback's own answer."""
+        from bot.client.bot import app_of
+
+        shown = Rendered(self._interaction.client, app_of(self._interaction.client).config, card)
+        kwargs: dict[str, Any] = {"view": shown.view} if shown.view is not None else {}
+        sent = await self._interaction.response.send_message(shown.content, allowed_mentions=shown.allowed_mentions,
+                                                             **kwargs)
         message = sent.resource if sent is not None else None
         if isinstance(message, discord.InteractionMessage):
             return MessageRef(str(message.channel.id), str(message.id))

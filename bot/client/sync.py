@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.client.buttons import view_for
+from bot.client.cards import Rendered, notice
 from bot.client.guild import resolve_channel
-from bot.pipeline import messages
 from bot.store import Change, Decision, Operation
 from bot.store.changes import MarkAnnounced, UpdateOperation
 from bot.times import parse_iso
@@ -29,8 +28,11 @@ if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("bot.client")
-_NONE = discord.AllowedMentions.none()
-IDLE_SECONDS = 5.0
+IDLE_SECONDS = 2.0
+PROGRESS_SECONDS = 5.0
+"""How often a running operation's message is edited to show its elapsed time."""
+MIN_EDIT_SECONDS = 2.0
+"""The least time between two edits of a running operation's message (Discord rate-limits edits)."""
 REPLY_GRACE_SECONDS = 5.0
 """A request younger than this may still be storing its first message's id: leave it to its handler."""
 PASS_SIZE = 20
@@ -48,6 +50,7 @@ class MessageSync:
         self._lock = asyncio.Lock()
         self._retry_at: dict[str, float] = {}
         self._failures: dict[str, int] = {}
+        self._edited_at: dict[str, float] = {}
 
     async def run(self) -> None:
         """Flush whenever the pipeline signals a change, and every few seconds regardless."""
@@ -70,11 +73,22 @@ class MessageSync:
                        if self._retry_at.get(op.id, 0.0) <= time.monotonic()][:PASS_SIZE]
                 shown = await asyncio.gather(*(self._show(op, decisions) for op, decisions in due))
                 posted = await self._announce()
+                await self._tick_running()
                 done += sum(shown) + posted
                 if not due or (sum(shown) == 0 and posted == 0):
                     return done
 
+    async def _tick_running(self) -> None:
+        """Running operations show their elapsed time: an edit every few seconds, not more."""
+        now = time.monotonic()
+        for op in await self._app.store.operations("running"):
+            if op.message_id and now - self._edited_at.get(op.id, 0.0) >= PROGRESS_SECONDS:
+                _, decisions = await self._app.store.operation_and_decisions(op.id)
+                await self._show(op, decisions)
+
     async def _show(self, op: Operation, decisions: list[Decision]) -> int:
+        if op.status == "running" and time.monotonic() - self._edited_at.get(op.id, 0.0) < MIN_EDIT_SECONDS:
+            return 0  # a running card changes again in a moment: the next pass shows it (its outcome never waits)
         if op.message_id is None:
             if not op.interaction_id or not op.channel_id:
                 await self._shown(op)  # the CLI fallback's: it has no message
@@ -88,12 +102,12 @@ class MessageSync:
             await self._app.store.apply(Change.of(UpdateOperation(
                 op.id, {"message_channel_id": str(found.channel.id), "message_id": str(found.id)})))
             op = await self._app.store.operation(op.id) or op
-        card = messages.card(op, decisions)
+        shown = Rendered(self._client, self._app.config, self._app.pipeline.card(op, decisions))
         assert op.message_channel_id is not None and op.message_id is not None
         message = self._client.get_partial_messageable(int(op.message_channel_id)).get_partial_message(
             int(op.message_id))
         try:
-            await message.edit(content=card.text[:2000], view=view_for(card), allowed_mentions=_NONE)
+            await message.edit(content=shown.content, view=shown.view, allowed_mentions=shown.allowed_mentions)
         except discord.NotFound:
             log.info("the message of %s is gone; not showing it again", op.id)
         except discord.HTTPException as exc:
@@ -105,6 +119,10 @@ class MessageSync:
             return 0
         self._failures.pop(op.id, None)
         self._retry_at.pop(op.id, None)
+        if op.status == "running":
+            self._edited_at[op.id] = time.monotonic()
+        else:
+            self._edited_at.pop(op.id, None)
         await self._shown(op)
         return 1
 
@@ -138,8 +156,12 @@ class MessageSync:
                                 config.channels.deployments, item.text)
                     await self._app.store.apply(Change.of(MarkAnnounced(item.id)))
                 continue  # before the guild is known the channel cannot be resolved: next pass
+            content, allowed = notice(item.text, item.ping_user)
+            reference = (discord.MessageReference(message_id=int(item.reply_to), channel_id=int(item.target),
+                                                  fail_if_not_exists=False)
+                         if item.reply_to and item.target else None)
             try:
-                await channel.send(item.text[:2000], allowed_mentions=_NONE)
+                await channel.send(content, allowed_mentions=allowed, reference=reference)  # type: ignore[arg-type]
             except discord.HTTPException as exc:
                 log.warning("could not post announcement %d (%s); retrying later", item.id, exc)
                 break

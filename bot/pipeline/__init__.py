@@ -20,6 +20,7 @@ from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.decisions import Decisions
 from bot.pipeline.entries import Journal, click_entry, mark_audited, operation_entry
+from bot.pipeline.notices import pings_on
 from bot.pipeline.policy import PolicyEngine
 from bot.pipeline.recovery import Recovery, RecoveryReport
 from bot.pipeline.requests import Requests
@@ -39,7 +40,7 @@ from bot.pipeline.types import (
 )
 from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
-from bot.store import Change, Operation, Store
+from bot.store import Change, Decision, Operation, Store
 from bot.store.changes import Append, FreeLock, UpdateOperation
 from bot.times import now_iso
 
@@ -62,10 +63,14 @@ class Pipeline:
         self.changed = asyncio.Event()
         """Set whenever an operation's card or a queued announcement changed (the message sync waits on it)."""
         self.requests = Requests(config, store, access, providers)
-        self.decisions = Decisions(store, access)
+        self.decisions = Decisions(config, store, access)
         self.runner = Runner(config, store, access, providers, members=members, changed=self.changed)
         self.recovery = Recovery(config, store, self.changed)
         self.accepting = True
+
+    def card(self, op: Operation, decisions: list[Decision]) -> Card:
+        """What the operation's message shows now (approvers called on unless its environment's pings are off)."""
+        return messages.card(op, decisions, pings=pings_on(self.config, op.environment))
 
     @property
     def policy(self) -> PolicyEngine:
@@ -82,7 +87,7 @@ class Pipeline:
             raise await self.requests.refuse(inp, call, messages.RESTARTING, "restarting")
         op = (await self.requests.accept(inp, call)).op
         try:
-            where = await reply.show(messages.card(op, []))
+            where = await reply.show(self.card(op, []))
         except Exception as exc:
             await self._abandon(op, f"its first message could not be shown ({type(exc).__name__})")
             mark_audited(exc)
@@ -115,7 +120,7 @@ class Pipeline:
         op = decided.op
         assert op is not None
         try:
-            await reply.update(messages.card(op, list(decided.decisions)))
+            await reply.update(self.card(op, list(decided.decisions)))
         except Exception as exc:  # recorded; the message sync shows it when Discord takes it
             log.warning("could not answer the click on %s: %s", op.id, exc)
         else:

@@ -9,15 +9,18 @@ who clicked. The last approval takes the lock in the same change (or says why it
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from bot.config import OpscordConfig
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import click_entry, operation_entry
+from bot.pipeline.notices import requester_notice
 from bot.pipeline.types import Click
 from bot.processes import THIS_PROCESS
 from bot.store import Change, Decision, Operation, Store
-from bot.store.changes import Append, Conflict, RecordDecision, Step, TakeLock, UpdateOperation
+from bot.store.changes import Announce, Append, Conflict, RecordDecision, Step, TakeLock, UpdateOperation
 from bot.times import now_iso
 
 
@@ -35,9 +38,16 @@ class Decided:
 class Decisions:
     """Applies clicks and expiry to waiting requests."""
 
-    def __init__(self, store: Store, access: Access) -> None:
+    def __init__(self, config: OpscordConfig, store: Store, access: Access) -> None:
+        self._config = config
         self._store = store
         self._access = access
+
+    def _told(self, op: Operation, status: str, decisions: list[Decision], outcome: str | None = None
+              ) -> Announce | None:
+        """The requester's notice for the state this change moves the request to."""
+        after = dataclasses.replace(op, status=status, outcome=outcome or op.outcome)
+        return requester_notice(self._config, after, decisions)
 
     async def decide(self, click: Click) -> Decided:
         """Apply one click; every outcome is audited as the clicker's."""
@@ -69,17 +79,21 @@ class Decisions:
         count = len(approvers) + 1
         decision = RecordDecision(op.id, actor.id, actor.name, "approve")
         row = Append(click_entry(click, op, "approved", approvals=f"{count}/{op.approvals_required}"))
+        after = [*decisions, Decision(actor.id, actor.name, "approve", now_iso())]
         if count < op.approvals_required:
             applied = await self._store.apply(Change.of(decision, UpdateOperation(op.id, touch=True), row))
         else:
-            applied = await self._store.apply(Change.of(decision, *self._last_approval(op), row))
+            next_status = "pending_confirmation" if op.confirm else "approved"
+            applied = await self._store.apply(Change.of(decision, *self._last_approval(op), row,
+                                                        self._told(op, next_status, after)))
             if applied.conflict is not None and applied.conflict.reason == "lock":
                 assert applied.conflict.lock is not None
                 outcome = messages.locked_at_approval(op, applied.conflict.lock)
                 applied = await self._store.apply(Change.of(
                     decision, states.move(op.id, ("pending_approval",), "failed", finished_at=now_iso(),
                                           outcome=outcome), row,
-                    Append(operation_entry(op, "locked", error=messages.locked(applied.conflict.lock)))))
+                    Append(operation_entry(op, "locked", error=messages.locked(applied.conflict.lock))),
+                    self._told(op, "failed", after, outcome)))
         return await self._outcome(click, op, applied.conflict, applied.operation)
 
     def _last_approval(self, op: Operation) -> tuple[Step, ...]:
@@ -94,10 +108,12 @@ class Decisions:
         if not own and not self._access.may_approve(actor, op.approver_roles):
             return await self._refuse(click, op, messages.only_approvers(op, "reject"), "denied")
         status = "cancelled" if own else "rejected"
+        _, decisions = await self._store.operation_and_decisions(op.id)
+        after = [*decisions, Decision(actor.id, actor.name, "reject", now_iso())]
         applied = await self._store.apply(Change.of(
             RecordDecision(op.id, actor.id, actor.name, "reject"),
             states.move(op.id, ("pending_approval",), status, finished_at=now_iso()),
-            Append(click_entry(click, op, status))))
+            Append(click_entry(click, op, status)), self._told(op, status, after)))
         return await self._outcome(click, op, applied.conflict, applied.operation)
 
     async def _confirm(self, click: Click, op: Operation, decisions: list[Decision], *, confirmed: bool) -> Decided:
@@ -117,7 +133,8 @@ class Decisions:
             outcome = messages.locked_at_approval(op, applied.conflict.lock)
             applied = await self._store.apply(Change.of(
                 states.move(op.id, ("pending_confirmation",), "failed", finished_at=now_iso(), outcome=outcome),
-                Append(click_entry(click, op, "locked", error=messages.locked(applied.conflict.lock)))))
+                Append(click_entry(click, op, "locked", error=messages.locked(applied.conflict.lock))),
+                self._told(op, "failed", decisions, outcome)))
         return await self._outcome(click, op, applied.conflict, applied.operation)
 
     async def _outcome(self, click: Click, op: Operation, conflict: Conflict | None,
@@ -145,10 +162,11 @@ class Decisions:
         return Decided(op, tell=sentence)
 
     async def _expire_on_click(self, click: Click, op: Operation) -> Decided:
+        _, decisions = await self._store.operation_and_decisions(op.id)
         await self._store.apply(Change.of(
             states.move(op.id, states.PENDING, "expired", finished_at=now_iso()),
             Append(operation_entry(op, "expired")),
-            Append(click_entry(click, op, "expired", error=messages.EXPIRED))))
+            Append(click_entry(click, op, "expired", error=messages.EXPIRED)), self._told(op, "expired", decisions)))
         return Decided(await self._store.operation(op.id), tell=messages.EXPIRED)
 
     async def expire_due(self) -> int:
@@ -157,9 +175,10 @@ class Decisions:
         for op in await self._store.operations(*states.PENDING):
             if not op.expired():
                 continue
+            _, decisions = await self._store.operation_and_decisions(op.id)
             applied = await self._store.apply(Change.of(
                 states.move(op.id, states.PENDING, "expired", finished_at=now_iso()),
-                Append(operation_entry(op, "expired"))))
+                Append(operation_entry(op, "expired")), self._told(op, "expired", decisions)))
             count += applied.ok
         return count
 

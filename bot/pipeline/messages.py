@@ -7,14 +7,44 @@ made through the CLI while Discord was away.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
 from bot.pipeline.policy import article, role_phrase
 from bot.pipeline.types import Card
 from bot.store.records import Decision, Lock, Operation
+from bot.text import shown
 from bot.times import parse_iso
 
 ICONS = {"deploy": "🚀", "rollback": "⏪", "scale": "📏", "migrate": "🗃️"}
 VERBS = {"deploy": "Deploy", "rollback": "Rollback", "scale": "Scale", "migrate": "Migration"}
 PROGRESSIVE = {"deploy": "Deploying", "rollback": "Rolling back", "scale": "Scaling", "migrate": "Migrating"}
+
+PENDING_STATUSES = ("pending_approval", "pending_confirmation")
+STEPS = {"provider": "Running the provider", "health": "Checking health", "annotate": "Recording the deploy"}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a running operation is: its step, since when, and the link to the provider's run."""
+
+    step: str = "provider"
+    since: str | None = None
+    url: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None) -> Progress:
+        """Read what `dump` wrote (an empty progress when there is none)."""
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(str(data.get("step", "provider")), data.get("since"), data.get("url"))
+
+    def dump(self) -> str:
+        """As stored on the operation."""
+        return json.dumps({"step": self.step, "since": self.since, "url": self.url}, sort_keys=True)
+
 
 RESTARTING = "Opscord is restarting; try again in a minute."
 NOT_APPROVED = "This request is not approved."
@@ -68,9 +98,14 @@ def doing_line(op: Operation) -> str:
     return f"{PROGRESSIVE.get(op.action, 'Running')} {what}..."
 
 
+def who(name: str) -> str:
+    """"@name", escaped (a username may hold markdown characters such as `_`)."""
+    return "@" + shown(name, 40)
+
+
 def mentions(names: list[str]) -> str:
     """"@bob" / "@bob and @carol"."""
-    labelled = [n if n.startswith("@") else f"@{n}" for n in names]
+    labelled = [who(n.removeprefix("@")) for n in names]
     if not labelled:
         return "nobody"
     return labelled[0] if len(labelled) == 1 else ", ".join(labelled[:-1]) + " and " + labelled[-1]
@@ -81,39 +116,81 @@ def approver_names(decisions: list[Decision]) -> list[str]:
     return [d.approver_name for d in decisions if d.decision == "approve"]
 
 
-def pending_text(op: Operation) -> str:
-    """The waiting request: the exact change, what it needs, who asked, its id and expiry."""
+def subject_line(op: Operation, approvers: list[str]) -> str:
+    """The first line of every card: what, where, who asked and who approved — kept through every edit."""
+    line = f"{request_line(op)} · requested by {who(op.requester_name)}"
+    if approvers and op.status not in PENDING_STATUSES:
+        line += f" · approved by {mentions(approvers)}"
+    return line
+
+
+def expiry_line(op: Operation) -> str:
+    """"`op-…` · expires <t:…:R> · ✅/❌ reactions count too"."""
     expires = f" · expires <t:{int(parse_iso(op.expires_at).timestamp())}:R>" if op.expires_at else ""
-    return f"{request_line(op)} — {needs_sentence(op)}\nRequested by @{op.requester_name} · `{op.id}`{expires}"
+    reactions = " · ✅/❌ reactions count too" if op.status == "pending_approval" else ""
+    return f"`{op.id}`{expires}{reactions}"
 
 
-def card(op: Operation, decisions: list[Decision]) -> Card:
-    """What the operation's message shows now."""
+def progress_line(op: Operation, now: datetime) -> str:
+    """"⏳ Running the deploy · 0:42 · Run: <url>" while an operation runs."""
+    progress = Progress.parse(op.progress)
+    started = parse_iso(progress.since or op.started_at or op.created_at)
+    seconds = max(0, int((now - started).total_seconds()))
+    step = STEPS.get(progress.step, progress.step or STEPS["provider"])
+    link = f" · Run: <{progress.url}>" if progress.url else ""
+    return f"⏳ {step} · {seconds // 60}:{seconds % 60:02d}{link}"
+
+
+def card(op: Operation, decisions: list[Decision], now: datetime | None = None, *, pings: bool = True) -> Card:
+    """What the operation's message shows now: its subject line, then its state (`pings`: call on approvers)."""
     approvers = approver_names(decisions)
+    head = subject_line(op, approvers)
     if op.status == "pending_approval":
         tally = f"\n{len(approvers)}/{op.approvals_required} approved: {mentions(approvers)}" if approvers else ""
-        return Card(op.id, pending_text(op) + tally, "approval")
+        return Card(op.id, f"{head}\n{needs_sentence(op)}\n{expiry_line(op)}{tally}", "approval",
+                    ping_roles=op.approver_roles if pings else ())
     if op.status == "pending_confirmation":
-        approved = f"\n✅ Approved by {mentions(approvers)}. @{op.requester_name}, confirm to proceed." \
-            if approvers else ""
-        return Card(op.id, pending_text(op) + approved, "confirmation")
+        asked = (f"✅ Approved by {mentions(approvers)}. {who(op.requester_name)}, confirm to proceed." if approvers
+                 else needs_sentence(op))
+        return Card(op.id, f"{head}\n{asked}\n{expiry_line(op)}", "confirmation")
     if op.status in ("approved", "running"):
         if approvers:
-            return Card(op.id, f"✅ Approved by {mentions(approvers)}. {doing_line(op)}")
-        if op.confirm:
-            return Card(op.id, f"Confirmed by @{op.requester_name}. {doing_line(op)}")
-        return Card(op.id, f"{request_line(op)} — {doing_line(op)}")
+            doing = f"✅ Approved by {mentions(approvers)}. {doing_line(op)}"
+        elif op.confirm:
+            doing = f"Confirmed by {who(op.requester_name)}. {doing_line(op)}"
+        else:
+            doing = doing_line(op)
+        running = f"\n{progress_line(op, now or datetime.now(UTC))}" if op.status == "running" else ""
+        return Card(op.id, f"{head}\n{doing}{running}")
     if op.status == "rejected":
         rejecter = next((d.approver_name for d in decisions if d.decision == "reject"), "an approver")
-        return Card(op.id, f"❌ Rejected by @{rejecter}: {subject(op)}.")
+        return Card(op.id, f"{head}\n❌ Rejected by {who(rejecter)}.")
     if op.status == "cancelled":
-        return Card(op.id, f"❌ Withdrawn by @{op.requester_name}: {subject(op)}." if op.approvals_required
-                    else f"Cancelled: {subject(op)}.")
+        return Card(op.id, f"{head}\n↩️ Withdrawn by {who(op.requester_name)}.")
     if op.status == "expired":
         waited = "approved" if op.approvals_required and len(approvers) < op.approvals_required else "confirmed"
-        return Card(op.id, f"⌛ Expired: {subject(op)} was not {waited} in time.",
+        return Card(op.id, f"{head}\n⌛ Expired: not {waited} in time.",
                     "confirmation" if op.confirm and not op.approvals_required else "approval", disabled=True)
-    return Card(op.id, op.outcome or f"{request_line(op)} — {op.status}.")
+    return Card(op.id, f"{head}\n{op.outcome or op.status}")
+
+
+def decided_notice(op: Operation, decisions: list[Decision]) -> str | None:
+    """What to tell a requester when their waiting request is decided or fails (None: nothing to tell)."""
+    approvers = approver_names(decisions)
+    what = f"your request — {subject(op)} —"
+    waited = bool(op.approvals_required or op.confirm)
+    if op.status in ("approved", "running") and op.approvals_required:
+        return f"{what} was approved by {mentions(approvers)} and is running."
+    if op.status == "pending_confirmation" and op.approvals_required:
+        return f"{what} was approved by {mentions(approvers)}; confirm it to proceed."
+    if op.status == "rejected":
+        rejecter = next((d.approver_name for d in decisions if d.decision == "reject"), "an approver")
+        return f"{what} was rejected by {who(rejecter)}."
+    if op.status == "expired":
+        return f"{what} expired before it was {'approved' if op.approvals_required else 'confirmed'}."
+    if op.status in ("failed", "interrupted") and waited:
+        return f"{what} did not succeed: {(op.outcome or op.status).splitlines()[0]}"
+    return None
 
 
 def locked(lock: Lock) -> str:

@@ -10,6 +10,7 @@ channel, and the operation's message is brought up to date from the store.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from datetime import UTC, datetime
 from bot.config import OpscordConfig
 from bot.pipeline import messages, states
 from bot.pipeline.entries import operation_entry
+from bot.pipeline.notices import requester_notice
 from bot.processes import THIS_PROCESS, ProcessIdentity, holder_alive, processes_with_env, terminate
 from bot.store import Change, Operation, Store
 from bot.store.changes import (
@@ -95,13 +97,14 @@ class Recovery:
         """Mark a held operation interrupted: outcome, history, lock, audit row and announcement together."""
         _, decisions = await self._store.operation_and_decisions(op.id)
         approved_by = ", ".join(f"@{d.approver_name}" for d in decisions if d.decision == "approve") or None
-        steps: list[Step] = [
+        steps: list[Step | None] = [
             states.move(op.id, states.HOLDING, "interrupted", finished_at=now_iso(), outcome=text,
                         provider_process=None),
             FreeLock(op.id),
             Append(operation_entry(op, "interrupted", approved_by=approved_by,
                                    error=error or "Opscord stopped before the outcome was recorded")),
             Announce(text),
+            requester_notice(self._config, dataclasses.replace(op, status="interrupted", outcome=text), decisions),
         ]
         if op.action in ("deploy", "rollback"):
             steps.insert(1, FinishDeploy(op.id, "interrupted"))

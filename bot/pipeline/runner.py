@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.config import OpscordConfig
@@ -18,6 +20,8 @@ from bot.errors import OpscordError, ValidationFailed
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import operation_entry
+from bot.pipeline.messages import Progress
+from bot.pipeline.notices import requester_notice
 from bot.pipeline.types import Actor
 from bot.processes import ProcessIdentity
 from bot.providers import ProviderRegistry
@@ -26,7 +30,7 @@ from bot.store.changes import Announce, Append, FinishDeploy, FreeLock, StartDep
 from bot.times import now_iso
 from integrations.base import HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError
-from integrations.spawned import on_spawn
+from integrations.progress import on_link, on_spawn
 
 log = logging.getLogger("bot.pipeline")
 OPERATION_TASK_PREFIX = "operation-"
@@ -88,8 +92,11 @@ class Runner:
                                error=problem)
             return await self._store.operation(op.id)
         deploys = op.action in ("deploy", "rollback")
+        started = now_iso()
         applied = await self._store.apply(Change.of(
-            states.move(op.id, ("approved",), "running", started_at=now_iso()), StartDeploy(op) if deploys else None))
+            states.move(op.id, ("approved",), "running", started_at=started,
+                        progress=Progress("provider", started).dump()),
+            StartDeploy(op) if deploys else None))
         if not applied.ok:
             return await self._store.operation(op.id)
         self._changed.set()
@@ -113,28 +120,49 @@ class Runner:
         return await self._store.operation(op.id)
 
     async def _call_with_tracking(self, op: Operation, recorded: list[asyncio.Task[object]]) -> tuple[bool, str]:
+        progress = Progress.parse((await self._store.operation(op.id) or op).progress)
+
         def spawned(pid: int) -> None:
             identity = str(ProcessIdentity.of(pid))
             recorded.append(asyncio.ensure_future(
                 self._store.apply(Change.of(UpdateOperation(op.id, {"provider_process": identity})))))
 
-        token = on_spawn.set(spawned)
+        def linked(url: str) -> None:
+            nonlocal progress
+            progress = dataclasses.replace(progress, url=url)
+            recorded.append(asyncio.ensure_future(self._show_progress(op, progress)))
+
+        async def step(name: str) -> None:
+            nonlocal progress
+            progress = dataclasses.replace(progress, step=name, since=now_iso())
+            await self._show_progress(op, progress)
+
+        spawn_token, link_token = on_spawn.set(spawned), on_link.set(linked)
         try:
-            return await self._run_provider(op)
+            return await self._run_provider(op, step)
         finally:
-            on_spawn.reset(token)
+            on_spawn.reset(spawn_token)
+            on_link.reset(link_token)
+
+    async def _show_progress(self, op: Operation, progress: Progress) -> None:
+        """Record where the run is; its message shows it at the next sync."""
+        await self._store.apply(Change.of(UpdateOperation(op.id, {"progress": progress.dump()}, touch=True)))
+        self._changed.set()
 
     async def _finish(self, op: Operation, from_status: str, status: str, text: str, *, approved_by: str | None,
                       error: str | None, result: str | None = None) -> None:
         """The outcome, history, lock release, audit row and incident posts: one change."""
         threads = [i.thread_id for i in await self._store.incidents(open_only=True)
                    if i.service == op.service and i.thread_id]
+        _, decisions = await self._store.operation_and_decisions(op.id)
+        told = requester_notice(self._config, dataclasses.replace(op, status=status, outcome=text), decisions)
         steps: list[Step] = [
             states.move(op.id, (from_status,), status, finished_at=now_iso(), outcome=text, provider_process=None),
             FinishDeploy(op.id, status) if op.action in ("deploy", "rollback") else None,  # type: ignore[list-item]
             FreeLock(op.id),
             Append(operation_entry(op, result or status, approved_by=approved_by, error=error)),
             *(Announce(messages.in_incident(op, text), target=thread) for thread in threads),
+            told,  # type: ignore[list-item]
         ]
         await self._store.apply(Change.of(*steps))
         self._changed.set()
@@ -152,7 +180,7 @@ class Runner:
                 valid += 1
         return messages.APPROVAL_VOID if valid < op.approvals_required else None
 
-    async def _run_provider(self, op: Operation) -> tuple[bool, str]:
+    async def _run_provider(self, op: Operation, step: Callable[[str], Awaitable[None]]) -> tuple[bool, str]:
         request = OperationRequest(
             request_id=op.id, action=op.action,  # type: ignore[arg-type]
             service=op.service, environment=op.environment, version=op.version, replicas=op.replicas,
@@ -171,6 +199,8 @@ class Runner:
             return False, messages.provider_crashed(op)
         if not result.ok:
             return False, messages.provider_failed(op, result.summary, result.url)
+        if self._providers.health_checker(op.service) is not None:
+            await step("health")
         health = await self._health(op)
         await self._annotate(op, health)
         text = messages.completed(op, health, result.url, self._dashboard(op))

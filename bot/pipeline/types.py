@@ -89,6 +89,8 @@ class Card:
     text: str
     buttons: Literal["approval", "confirmation"] | None = None
     disabled: bool = False
+    ping_roles: tuple[str, ...] = ()
+    """Capabilities whose Discord roles this card calls on to act (the approvers of a new request)."""
 
 
 @dataclass(frozen=True)

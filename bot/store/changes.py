@@ -129,6 +129,10 @@ class Announce:
 
     text: str
     target: str | None = None
+    ping_user: str | None = None
+    """The one member this post pings (allowed_mentions names them alone)."""
+    reply_to: str | None = None
+    """The message (in `target`) this post replies to."""
 
 
 @dataclass(frozen=True)

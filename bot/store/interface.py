@@ -56,6 +56,9 @@ class Store(Protocol):
     async def operations(self, *statuses: str) -> list[Operation]:
         """Operations in these statuses, oldest first."""
 
+    async def operation_by_message(self, message_id: str) -> Operation | None:
+        """The operation this Discord message shows (for reactions on it)."""
+
     async def unshown(self, limit: int = 50) -> list[tuple[Operation, list[Decision]]]:
         """Operations whose message does not show their latest revision yet, with their decisions."""
 

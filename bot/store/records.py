@@ -204,6 +204,8 @@ class Announcement:
     target: str | None
     text: str
     created_at: str
+    ping_user: str | None = None
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)

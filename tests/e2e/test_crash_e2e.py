@@ -11,6 +11,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.e2e.harness import TOKEN, Harness
 from tests.helpers import example_raw, write_example_config
+from tests.helpers import state as card_state
 
 
 @pytest.fixture
@@ -60,7 +61,7 @@ async def test_killed_mid_operation_is_reported_interrupted(emulator_only, tmp_p
     await harness.start_bot()
     notice = harness.emu.messages(harness.channels["deployments"])[-1]
     assert notice.content.startswith("⚡ Interrupted: `/deploy order-service v7.0.0 staging` by @alice")
-    assert harness.emu.get_message(first.id).content.startswith("⚡ Interrupted")
+    assert card_state(harness.emu.get_message(first.id)).startswith("⚡ Interrupted")
     assert await harness.app.store.lock("order-service", "staging") is None
     rows = await harness.export()
     assert rows[-1]["result"] == "interrupted" and rows[-1]["command"] == "/deploy order-service v7.0.0 staging"
@@ -70,4 +71,4 @@ async def test_killed_mid_operation_is_reported_interrupted(emulator_only, tmp_p
                                              "environment": "staging"})
     msg = await h.wait_message(timeout=5)
     done = await harness.wait_message(msg.id, "Deploy complete")
-    assert done.content.startswith("✅ Deploy complete")
+    assert card_state(done).startswith("✅ Deploy complete")

@@ -8,6 +8,7 @@ from bot.pipeline.states import PENDING
 from bot.sandbox.emulator.models import EPHEMERAL_FLAG
 from bot.store import Change
 from bot.store.changes import UpdateOperation
+from tests.helpers import state, subject
 
 
 async def _expire_now(harness, op_id):
@@ -27,7 +28,8 @@ async def test_expired_request_cannot_be_approved_and_buttons_are_disabled(harne
     reply = await click.wait_message(timeout=5)
     assert reply.flags & EPHEMERAL_FLAG and "expired" in reply.content
     edited = await harness.wait_message(msg.id, "⌛ Expired")
-    assert edited.content.startswith("⌛ Expired: Deploy order-service v2.4.1 to production was not approved in time.")
+    assert subject(edited).startswith("🚀 Deploy order-service v2.4.1 to production · requested by @alice")
+    assert state(edited).startswith("⌛ Expired: not approved in time.")
     assert edited.buttons() and all(b.get("disabled") for b in edited.buttons())
     results = [r["result"] for r in await harness.export()]
     assert results == ["requested", "expired", "expired"]
@@ -49,7 +51,7 @@ async def test_approval_is_void_when_the_approver_lost_the_role(harness):
     await asyncio.sleep(0.05)  # GUILD_MEMBER_UPDATE reaches the bot's cache
     await harness.click("carol", harness.emu.get_message(msg.id), "Approve")
     done = await harness.wait_message(msg.id, "failed")
-    assert done.content.startswith("❌ Migration failed: an approver no longer holds an approver role")
+    assert state(done).startswith("❌ Migration failed: an approver no longer holds an approver role")
     assert (await harness.export())[-1]["result"] == "failed"
 
 

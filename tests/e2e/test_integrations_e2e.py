@@ -8,7 +8,7 @@ import pytest
 
 from bot.sandbox.fakes import FakeArgoCD, FakeGitHub, FakeKubernetes
 from tests.e2e.harness import Harness
-from tests.helpers import example_raw
+from tests.helpers import example_raw, state, subject
 
 SECRETS = {"GITHUB_TOKEN": "ghp_e2eSecretValue0123456789", "ARGOCD_TOKEN": "argocd-e2e-secret-value-42",
            "KUBE_TOKEN": "kube-e2e-secret-token-value-7"}
@@ -64,7 +64,7 @@ async def test_deploy_through_github_actions(harness, upstreams):
     [run] = github.runs.values()
     assert run["inputs"]["version"] == "v2.4.1" and run["inputs"]["environment"] == "staging"
     assert run["inputs"]["request_id"].startswith("op-")
-    assert done.content.startswith("✅ Deploy complete.") and run["html_url"] in done.content
+    assert state(done).startswith("✅ Deploy complete.") and run["html_url"] in done.content
     row = (await harness.export())[-1]
     assert row["result"] == "success" and row["request_id"] == run["inputs"]["request_id"]
 
@@ -73,7 +73,7 @@ async def test_deploy_through_argocd(harness, upstreams):
     _, argo, _ = upstreams
     done = await deploy(harness, "alice", "payment-service", "v1.1.0")
     assert argo.apps["payment-service-staging"].revision == "v1.1.0"
-    assert done.content.startswith("✅ Deploy complete. Health check passed.")
+    assert state(done).startswith("✅ Deploy complete. Health check passed.")
     assert (await harness.export())[-1]["result"] == "success"
 
 
@@ -81,17 +81,17 @@ async def test_deploy_and_scale_through_kubernetes(harness, upstreams):
     _, _, kube = upstreams
     done = await deploy(harness, "alice", "api-gateway", "v1.2.0")
     assert kube.deployment("staging", "api-gateway").image == "registry.example.com/api-gateway:v1.2.0"
-    assert done.content.startswith("✅ Deploy complete. Health check passed.")
+    assert state(done).startswith("✅ Deploy complete. Health check passed.")
 
     h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 8, "environment": "production"})
     msg = await h.wait_message(timeout=5)
-    assert msg.content.startswith("📏 Scale api-gateway in production from 4 to 8 replicas")
+    assert subject(msg).startswith("📏 Scale api-gateway in production from 4 to 8 replicas")
     await harness.wait_message(msg.id, "Scale complete", timeout=20)
     assert kube.deployment("production", "api-gateway").replicas == 8
 
     h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 3, "environment": "production"})
     down = await h.wait_message(timeout=5)
-    assert "from 8 to 3 replicas — Requires approval from a team lead." in down.content
+    assert "from 8 to 3 replicas · requested by @alice\nRequires approval from a team lead." in down.content
     rows = await harness.export()
     assert [r["result"] for r in rows] == ["started", "success", "started", "success", "requested"]
 
@@ -110,7 +110,7 @@ async def test_upstream_failing_forever_fails_in_budget_while_bot_keeps_answerin
     assert other.responded_at_ms < 1000
     failed = await harness.wait_message(msg.id, "failed", timeout=25)
     assert time.monotonic() - started < 25
-    assert failed.content.startswith("❌ Deploy failed: Argo CD")
+    assert state(failed).startswith("❌ Deploy failed: Argo CD")
     assert "500" in failed.content
     row = [r for r in await harness.export() if r["command"].startswith("/deploy")][-1]
     assert row["result"] == "failed" and "Argo CD" in row["error"]
@@ -178,7 +178,7 @@ async def test_prometheus_gates_the_deploy_and_grafana_is_annotated(monitored):
     prom.set_value('code=~"5.."', 0.001)
     prom.set_value("histogram_quantile", 0.2)
     done = await deploy(harness, "alice", "order-service", "v4.0.0")
-    assert done.content.startswith("✅ Deploy complete. Health check passed.")
+    assert state(done).startswith("✅ Deploy complete. Health check passed.")
     assert f"{grafana.base_url}/d/orders" in done.content and "var-service=order-service" in done.content
     [note] = grafana.annotations
     assert "deploy order-service v4.0.0 by @alice" in note["text"]
@@ -190,7 +190,7 @@ async def test_prometheus_gates_the_deploy_and_grafana_is_annotated(monitored):
     prom.set_value('code=~"5.."', 0.4)
     prom.set_value("histogram_quantile", 0.2)
     failed = await deploy(harness, "alice", "order-service", "v4.0.1", fragment="failed")
-    assert failed.content.startswith("❌ Deploy failed: health check failed")
+    assert state(failed).startswith("❌ Deploy failed: health check failed")
     assert "error rate" in failed.content
     assert (await harness.export())[-1]["result"] == "failed"
 
@@ -202,5 +202,6 @@ async def test_slow_replica_read_does_not_miss_the_discord_deadline(harness, ups
     assert h.response_type == 4 and h.responded_at_ms < 3000
     msg = await h.wait_message(timeout=5)
     # The live count is unknown, so the safer reading applies: a scale down needs a team lead.
-    assert msg.content.startswith("📏 Scale api-gateway in production to 8 replicas — Requires approval")
+    assert subject(msg).startswith("📏 Scale api-gateway in production to 8 replicas") and state(msg).startswith(
+        "Requires approval")
     kube.delay = 0

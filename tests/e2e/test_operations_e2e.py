@@ -4,6 +4,7 @@ import asyncio
 import json
 
 from bot.sandbox.emulator.models import EPHEMERAL_FLAG
+from tests.helpers import state, subject
 
 
 def calls(harness, action=None):
@@ -24,7 +25,8 @@ async def test_operator_deploys_to_staging_at_once(harness):
                                               "environment": "staging"})
     assert h.response_type == 4 and h.responded_at_ms < 3000
     msg = await final_message(harness, h)
-    assert msg.content.startswith("✅ Deploy complete. Health check passed.")
+    assert subject(msg) == "🚀 Deploy order-service v1.2.3 to staging · requested by @alice"
+    assert state(msg).startswith("✅ Deploy complete. Health check passed.")
     assert "https://grafana.example.com/d/orders/order-service" in msg.content
     assert calls(harness, "deploy")[0][1:4] == ["order-service", "staging", "v1.2.3"]
     row = (await harness.export())[-1]
@@ -36,7 +38,8 @@ async def test_production_deploy_waits_for_a_team_lead(harness):
     h = await harness.run("alice", "deploy", {"service": "order-service", "version": "v2.4.1",
                                               "environment": "production"})
     msg = await h.wait_message(timeout=5)
-    assert msg.content.startswith("🚀 Deploy order-service v2.4.1 to production — Requires approval from a team lead.")
+    assert subject(msg) == "🚀 Deploy order-service v2.4.1 to production · requested by @alice"
+    assert state(msg).startswith("Requires approval from a team lead.\n")
     assert [b["label"] for b in msg.buttons()] == ["Approve", "Reject"]
     assert not calls(harness)
 
@@ -50,7 +53,8 @@ async def test_production_deploy_waits_for_a_team_lead(harness):
     approve = await harness.click("bob", harness.emu.get_message(msg.id), "Approve")
     assert approve.response_type == 7
     edited = harness.emu.get_message(msg.id)
-    assert edited.content.startswith("✅ Approved by @bob. Deploying order-service v2.4.1...")
+    assert subject(edited) == "🚀 Deploy order-service v2.4.1 to production · requested by @alice · approved by @bob"
+    assert state(edited).startswith("✅ Approved by @bob. Deploying order-service v2.4.1...")
     assert edited.buttons() == []
     done = await harness.wait_message(msg.id, "Deploy complete")
     assert "Health check passed" in done.content
@@ -79,7 +83,7 @@ async def test_migrate_needs_two_distinct_approvers_and_reject_ends_it(harness):
     msg2 = await h.wait_message(timeout=5)
     await harness.click("bob", msg2, "Approve")
     await harness.click("carol", harness.emu.get_message(msg2.id), "Reject")
-    assert harness.emu.get_message(msg2.id).content.startswith("❌ Rejected by @carol")
+    assert state(harness.emu.get_message(msg2.id)).startswith("❌ Rejected by @carol")
     assert harness.emu.get_message(msg2.id).buttons() == []
     assert len(calls(harness, "migrate")) == 1
     assert (await harness.export())[-1]["result"] == "rejected"
@@ -88,11 +92,11 @@ async def test_migrate_needs_two_distinct_approvers_and_reject_ends_it(harness):
 async def test_scale_up_runs_scale_down_waits_and_bounds(harness):
     h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 6, "environment": "production"})
     up = await final_message(harness, h)
-    assert up.content.startswith("✅ Scale complete")
+    assert state(up).startswith("✅ Scale complete")
     h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 3, "environment": "production"})
     down = await h.wait_message(timeout=5)
-    assert down.content.startswith("📏 Scale api-gateway in production from 6 to 3 replicas — Requires approval "
-                                   "from a team lead.")
+    assert subject(down) == "📏 Scale api-gateway in production from 6 to 3 replicas · requested by @alice"
+    assert state(down).startswith("Requires approval from a team lead.")
     await harness.click("bob", down, "Approve")
     await harness.wait_message(down.id, "Scale complete")
     h = await harness.run("alice", "scale", {"service": "api-gateway", "replicas": 99, "environment": "production"})
@@ -110,12 +114,13 @@ async def test_rollback_confirms_then_deploys_previous_version(harness):
         await final_message(harness, h)
     h = await harness.run("alice", "rollback", {"service": "order-service", "environment": "staging"})
     msg = await h.wait_message(timeout=5)
-    assert msg.content.startswith("⏪ Roll back order-service in staging from v1.1.0 to v1.0.0 — Confirm to proceed.")
+    assert subject(msg).startswith("⏪ Roll back order-service in staging from v1.1.0 to v1.0.0 · requested by")
+    assert state(msg).startswith("Confirm to proceed.")
     other = await harness.click("erin", msg, "Confirm")
     assert "Only the requester" in (await other.wait_message(timeout=5)).content
     await harness.click("alice", harness.emu.get_message(msg.id), "Confirm")
     done = await harness.wait_message(msg.id, "Rollback complete")
-    assert done.content.startswith("✅ Rollback complete. Health check passed.")
+    assert state(done).startswith("✅ Rollback complete. Health check passed.")
     assert calls(harness, "rollback")[0][1:4] == ["order-service", "staging", "v1.0.0"]
 
 
@@ -203,7 +208,7 @@ async def test_autocomplete(harness):
 
 async def test_a_row_can_require_approval_and_then_confirmation(tmp_path, error_logs):
     from tests.e2e.harness import Harness
-    from tests.helpers import example_raw
+    from tests.helpers import example_raw, state
 
     raw = example_raw(tmp_path / "state")
     raw["policy"] = [{"action": "migrate", "environment": "production", "approvals": 1,
@@ -223,7 +228,7 @@ async def test_a_row_can_require_approval_and_then_confirmation(tmp_path, error_
         assert "Only the requester" in (await refused.wait_message(timeout=5)).content
         await harness.click("alice", harness.emu.get_message(msg.id), "Confirm")
         done = await harness.wait_message(msg.id, "Migration complete")
-        assert done.content.startswith("✅ Migration complete")
+        assert state(done).startswith("✅ Migration complete")
         assert len(calls(harness, "migrate")) == 1
         assert (await harness.export())[-1]["approved_by"] == "@carol"
     finally:

@@ -54,7 +54,7 @@ async def test_a_deploy_sent_at_ready_is_never_interrupted_by_its_own_process(em
                 "service": "payment-service", "version": f"v1.0.{n}", "environment": "staging"})
             message = await first.wait_message(timeout=5)
             done = await harness.wait_message(message.id, "✅ Deploy complete", timeout=20)
-            outcomes.append(done.content.splitlines()[0])
+            outcomes.append(done.content.splitlines()[1])
             # Leave recovery work for the next start: a deploy whose provider is still running when killed.
             (state / "block").touch()
             blocked = await emu.run_command(guild, channel, harness.users["erin"], "deploy", {

@@ -6,6 +6,7 @@ import json
 from bot.pipeline import Actor, MessageRef
 from bot.store import Change
 from bot.store.changes import TakeLock, UpdateOperation
+from tests.helpers import state
 from tests.pipeline.conftest import LEAD, alice, bob, carol, dave, inp
 
 
@@ -16,7 +17,7 @@ async def test_migrate_needs_two_distinct_approvers_and_a_repeat_changes_nothing
     again = await world.click(bob, op.id, "approve")
     assert again.told == ["You already approved — 1 of 2."] and again.shown == []
     done = await world.click(carol, op.id, "approve")
-    assert done.shown[0].text == "✅ Approved by @bob and @carol. Migrating order-service in production..."
+    assert state(done.shown[0]) == "✅ Approved by @bob and @carol. Migrating order-service in production..."
     assert (await world.finish(op.id)).status == "succeeded"
     rows = await world.rows()
     assert [r.result for r in rows] == ["requested", "approved", "duplicate", "approved", "success"]
@@ -28,7 +29,7 @@ async def test_a_reject_is_filed_under_the_rejecter(world):
     op = await world.request(alice, inp("migrate", environment="production"))
     await world.click(bob, op.id, "approve")
     rejected = await world.click(carol, op.id, "reject")
-    assert rejected.shown[0].text.startswith("❌ Rejected by @carol")
+    assert state(rejected.shown[0]).startswith("❌ Rejected by @carol")
     row = (await world.rows())[-1]
     assert (row.result, row.user, row.extra["request_id"]) == ("rejected", "@carol", op.id)
     assert row.command == f"click reject on {op.id}" and row.extra["request_command"] == op.command
@@ -39,7 +40,7 @@ async def test_a_reject_is_filed_under_the_rejecter(world):
 async def test_the_requester_withdraws_with_reject(world):
     op = await world.request(alice, inp("deploy", environment="production", version="v1.0.0"))
     screen = await world.click(alice, op.id, "reject")
-    assert screen.shown[0].text.startswith("❌ Withdrawn by @alice")
+    assert state(screen.shown[0]).startswith("↩️ Withdrawn by @alice")
     assert (await world.app.store.operation(op.id)).status == "cancelled"
 
 
@@ -98,7 +99,7 @@ async def test_the_last_approval_says_so_when_the_target_is_locked(world):
     waiting = await world.request(alice, inp("deploy", environment="production", version="v1.0.0"))
     await world.app.store.apply(Change.of(TakeLock("order-service", "production", "op-0000000000", "carol", "x")))
     screen = await world.click(bob, waiting.id, "approve")
-    assert screen.shown[0].text.startswith("❌ Deploy not started: order-service in production is locked by @carol")
+    assert state(screen.shown[0]).startswith("❌ Deploy not started: order-service in production is locked by @carol")
     assert (await world.app.store.operation(waiting.id)).status == "failed"
     assert [r.result for r in await world.rows()][-2:] == ["approved", "locked"]
 

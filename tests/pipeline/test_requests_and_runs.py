@@ -9,13 +9,15 @@ from bot.config import parse_config
 from bot.pipeline import Refused
 from bot.store import Change
 from bot.store.changes import UpdateOperation
+from tests.helpers import state
 from tests.pipeline.conftest import CHANNEL, Screen, alice, bob, dave, erin, inp, raw_config, world_for
 
 
 async def test_staging_deploy_runs_at_once(world):
     op = await world.request(alice, inp("deploy", version="v1.2.3"))
     assert op.status == "approved"
-    assert world.screen.shown[0].text == "🚀 Deploy order-service v1.2.3 to staging — Deploying order-service v1.2.3..."
+    assert world.screen.shown[0].text == ("🚀 Deploy order-service v1.2.3 to staging · requested by @alice\n"
+                                          "Deploying order-service v1.2.3...")
     done = await world.finish(op.id)
     assert done.status == "succeeded" and done.outcome.startswith("✅ Deploy complete. Health check passed.")
     assert json.loads((world.state / "order-service-staging.json").read_text())["version"] == "v1.2.3"
@@ -95,11 +97,11 @@ async def test_production_deploy_needs_a_team_lead(world):
     op = await world.request(alice, inp("deploy", environment="production", version="v2.4.1"))
     assert op.status == "pending_approval" and world.screen.shown[0].buttons == "approval"
     assert world.screen.shown[0].text.startswith(
-        "🚀 Deploy order-service v2.4.1 to production — Requires approval from a team lead.")
+        "🚀 Deploy order-service v2.4.1 to production · requested by @alice\nRequires approval from a team lead.")
     assert (await world.click(alice, op.id, "approve")).told == ["You cannot approve your own request."]
     assert (await world.click(dave, op.id, "approve")).told == ["Only a team lead can approve this request."]
     screen = await world.click(bob, op.id, "approve")
-    assert screen.shown[0].text.startswith("✅ Approved by @bob. Deploying order-service v2.4.1...")
+    assert state(screen.shown[0]).startswith("✅ Approved by @bob. Deploying order-service v2.4.1...")
     assert (await world.finish(op.id)).status == "succeeded"
     results = [(r.result, r.user, r.approved_by) for r in await world.rows()]
     assert results == [("requested", "@alice", None), ("denied", "@alice", None), ("denied", "@dave", None),
@@ -115,7 +117,7 @@ async def test_rollback_needs_history_then_the_requesters_confirmation(world):
     assert op.status == "pending_confirmation" and (op.version, op.previous_version) == ("v1.0.0", "v1.1.0")
     assert (await world.click(bob, op.id, "confirm")).told == ["Only the requester can confirm or cancel this."]
     screen = await world.click(alice, op.id, "confirm")
-    assert screen.shown[0].text.startswith("Confirmed by @alice. Rolling back order-service in staging to v1.0.0")
+    assert state(screen.shown[0]).startswith("Confirmed by @alice. Rolling back order-service in staging to v1.0.0")
     assert (await world.finish(op.id)).status == "succeeded"
     assert (await world.app.store.target("order-service", "staging")).current_version == "v1.0.0"
 

@@ -16,7 +16,8 @@ def test_demo_script_walks_through_the_product(sandbox):
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and "error:" not in out
     assert "alice@#deployments> /deploy order-service v2.4.1 production" in out
-    assert "🚀 Deploy order-service v2.4.1 to production — Requires approval from a team lead." in out
+    assert "🚀 Deploy order-service v2.4.1 to production · requested by @alice" in out
+    assert "Requires approval from a team lead." in out
     assert "[✅ Approve] [❌ Reject]" in out
     assert "(only you can see this):\n  You cannot approve your own request." in out
     assert "You need the operator role for staging to deploy order-service." in out

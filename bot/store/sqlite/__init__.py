@@ -153,6 +153,10 @@ class SQLiteStore:
         """Operations in these statuses, oldest first."""
         return await self._read(partial(reads.operations_in, statuses=statuses))
 
+    async def operation_by_message(self, message_id: str) -> Operation | None:
+        """The operation this Discord message shows."""
+        return await self._read(partial(reads.operation_by_message, message_id=message_id))
+
     async def unshown(self, limit: int = 50) -> list[tuple[Operation, list[Decision]]]:
         """Operations whose message lags behind their latest revision."""
         return await self._read(partial(reads.unshown, limit=limit))

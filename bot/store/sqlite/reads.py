@@ -146,7 +146,15 @@ def incidents(conn: sqlite3.Connection, open_only: bool) -> list[Incident]:
 def unposted(conn: sqlite3.Connection, limit: int) -> list[Announcement]:
     """Queued posts, oldest first."""
     return [Announcement(*rec) for rec in conn.execute(
-        "SELECT id, target, text, created_at FROM announcements WHERE posted_at IS NULL ORDER BY id LIMIT ?", (limit,))]
+        "SELECT id, target, text, created_at, ping_user, reply_to FROM announcements WHERE posted_at IS NULL "
+        "ORDER BY id LIMIT ?", (limit,))]
+
+
+def operation_by_message(conn: sqlite3.Connection, message_id: str) -> Operation | None:
+    """The operation shown by this message."""
+    rec = conn.execute(f"SELECT {_OP_COLUMNS} FROM operations WHERE message_id = ?",  # noqa: S608
+                       (message_id,)).fetchone()
+    return _operation(rec) if rec else None
 
 
 def fact(conn: sqlite3.Connection, key: str) -> str | None:

@@ -104,8 +104,8 @@ def _apply_step(conn: sqlite3.Connection, step: c.Step) -> Operation | None:
     elif isinstance(step, c.UpdateIncident):
         _update_incident(conn, step)
     elif isinstance(step, c.Announce):
-        conn.execute("INSERT INTO announcements (target, text, created_at) VALUES (?, ?, ?)",
-                     (step.target, step.text, now_iso()))
+        conn.execute("INSERT INTO announcements (target, text, created_at, ping_user, reply_to) VALUES (?, ?, ?, ?, ?)",
+                     (step.target, step.text, now_iso(), step.ping_user, step.reply_to))
     elif isinstance(step, c.MarkAnnounced):
         conn.execute("UPDATE announcements SET posted_at = ? WHERE id = ?", (now_iso(), step.announcement_id))
     elif isinstance(step, c.PutFact):
