@@ -10,7 +10,6 @@ from bot.store.chain import GENESIS_HASH, canonical, row_hash
 from bot.store.records import AuditRow
 from bot.store.sqlite.connection import Migration, bundled_migrations, split_statements
 
-
 RESERVED = {9}
 """Numbers held for changes written elsewhere (V009); the bundled ones are 1… without other gaps."""
 
