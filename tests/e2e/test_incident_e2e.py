@@ -271,3 +271,23 @@ async def test_operations_on_the_service_are_posted_into_its_open_incident(incid
     await harness.wait_message((await h.wait_message(timeout=5)).id, "complete")
     await harness.settle()
     assert "order-service" not in harness.emu.messages(thread.id)[-1].content
+
+
+async def test_a_restart_resumes_what_an_open_incident_still_lacks(incident_world):
+    harness, _, page = incident_world
+    page.always_fail(500)
+    h = await harness.run("erin", "incident create", {"title": "Card declines", "severity": "sev2",
+                                                      "service": "payment-service"})
+    await h.wait_message(timeout=15, predicate=lambda m: "Opened" in (m.content or ""))
+    [thread] = harness.emu.threads
+    await harness.stop_bot()  # the retry dies with the process
+    page.clear_failures()
+    await harness.start_bot()
+    told = await harness.emu.wait_until(
+        lambda: next((m for m in harness.emu.messages(thread.id) if "📢 Status page updated" in m.content), None),
+        timeout=10)
+    assert told.content.startswith("📢 Status page updated: Investigating")
+    [status_incident] = page.incidents.values()
+    assert status_incident["status"] == "investigating"
+    rows = [r for r in await harness.export() if r["result"] == "notified"]
+    assert [r["integration"] for r in rows] == ["status_page"]
