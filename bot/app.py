@@ -19,7 +19,7 @@ import aiohttp
 import discord
 import yarl
 
-from bot.config import PROVIDER_SECTIONS, ConfigError, OpscordConfig, env_problems, load_config
+from bot.config import ConfigError, OpscordConfig, env_problems, load_config, provider_settings
 from bot.incidents import IncidentRoom, Incidents
 from bot.logging_setup import configure_logging
 from bot.observe import Observer
@@ -107,13 +107,8 @@ def redirect_discord(api_base_url: str | None, gateway_url: str | None) -> None:
 
 def secret_values(config: OpscordConfig, environ: Mapping[str, str]) -> list[str]:
     """The values of every environment variable the config names as a secret."""
-    values = []
-    for svc in config.services:
-        for section in PROVIDER_SECTIONS:
-            settings = getattr(svc, section)
-            if settings is not None:
-                values += [environ[name] for name in settings.env_names() if environ.get(name)]
-    return values
+    return [environ[name] for _, settings in provider_settings(config) for name in settings.env_names()
+            if environ.get(name)]
 
 
 async def run(settings: Settings) -> int:

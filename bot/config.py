@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -95,6 +95,9 @@ class ServiceConfig(_Strict):
     pager: PagerDutySettings | None = None
     status_page: StatuspageSettings | None = None
     grafana: GrafanaSettings | None = None
+    oncall_role: RoleRef | None = Field(
+        default=None, description="The Discord role pinged on a new incident of this service "
+                                  "(default: [incidents].oncall_role).")
 
     @field_validator("version_pattern")
     @classmethod
@@ -171,11 +174,24 @@ class AuditConfig(_Strict):
 
 
 class IncidentsConfig(_Strict):
-    """Where postmortems are scheduled: the next business day at `postmortem_hour` in `timezone`."""
+    """Incidents: who is pinged, who is paged and which status page is used when an incident names no
+    service (or its service has none), how failed integrations are retried, and when postmortems are
+    scheduled (the next business day at `postmortem_hour` in `timezone`)."""
 
     timezone: str = "UTC"
     postmortem_hour: int = Field(default=14, ge=0, le=23)
     postmortem_minutes: int = Field(default=60, ge=15, le=480)
+    oncall_role: RoleRef | None = Field(
+        default=None, description="The Discord role pinged on a new incident whose service names none.")
+    pager: PagerDutySettings | None = Field(
+        default=None, description="Paged for incidents without a service, or whose service has no pager.")
+    status_page: StatuspageSettings | None = Field(
+        default=None, description="Updated for incidents without a service, or whose service has none.")
+    retry_seconds: float = Field(default=10.0, gt=0, le=3600,
+                                 description="First wait before a failed page or status-page call is retried "
+                                             "(doubling, at most 5 minutes apart).")
+    retry_minutes: int = Field(default=60, ge=1, le=24 * 60,
+                               description="How long a failed page or status-page call is retried.")
 
     @field_validator("timezone")
     @classmethod
@@ -325,17 +341,23 @@ def apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
     return {**raw, "services": merged_services}
 
 
-def env_problems(config: OpscordConfig, environ: Mapping[str, str]) -> list[Problem]:
-    """Secrets the config names by environment variable that are not set."""
-    problems = []
+def provider_settings(config: OpscordConfig) -> Iterator[tuple[str, Any]]:
+    """Every provider section of the config with its key path: each service's, then the incidents' defaults."""
     for i, svc in enumerate(config.services):
         for section in PROVIDER_SECTIONS:
             settings = getattr(svc, section)
-            if settings is None:
-                continue
-            for name in settings.missing_env(environ):
-                problems.append(Problem(f"services[{i}].{section}", f"environment variable {name} is not set"))
-    return problems
+            if settings is not None:
+                yield f"services[{i}].{section}", settings
+    for section in ("pager", "status_page"):
+        settings = getattr(config.incidents, section)
+        if settings is not None:
+            yield f"incidents.{section}", settings
+
+
+def env_problems(config: OpscordConfig, environ: Mapping[str, str]) -> list[Problem]:
+    """Secrets the config names by environment variable that are not set."""
+    return [Problem(path, f"environment variable {name} is not set")
+            for path, settings in provider_settings(config) for name in settings.missing_env(environ)]
 
 
 def parse_config(raw: dict[str, Any]) -> OpscordConfig:

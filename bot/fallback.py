@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from bot.app import App
 from bot.config import OpscordConfig
 from bot.errors import ValidationFailed
+from bot.incidents import Opened
 from bot.pipeline import Actor, ActorRole, Card, Click, Invocation, MessageRef, OpAction, OperationInput, Refused
 from bot.pipeline.states import PENDING, TERMINAL
 
@@ -74,11 +75,19 @@ class ConfigMembers:
 class NoIncidentRoom:
     """The CLI fallback does not open incidents (they live in Discord threads)."""
 
-    async def open(self, name: str, announcement: str) -> str:
+    def role_id(self, ref: str | int) -> str | None:
+        """No guild, no roles."""
+        return None
+
+    async def open(self, name: str, announcement: str, ping_role: str | None) -> Opened:
         """Refuse."""
         raise ValidationFailed("Incidents need Discord; the CLI fallback cannot open one.")
 
-    async def post(self, thread_id: str, text: str) -> None:
+    async def edit(self, channel_id: str, message_id: str, content: str) -> None:
+        """Refuse."""
+        raise ValidationFailed("Incidents need Discord.")
+
+    async def post(self, thread_id: str, content: str, *, pin: bool = False) -> str:
         """Refuse."""
         raise ValidationFailed("Incidents need Discord.")
 

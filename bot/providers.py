@@ -112,6 +112,24 @@ class ProviderRegistry:
         """The service's Statuspage, if configured."""
         return self._section(service, "status_page", build_status_page)
 
+    def _incident_default(self, section: str, build: Callable[[Any, HttpClient, Mapping[str, str]], T]) -> T | None:
+        key = f"{section}:@incidents"
+        if key in self.overrides:
+            return self.overrides[key]  # type: ignore[return-value]
+        if key not in self._others:
+            settings = getattr(self._config.incidents, section)
+            self._others[key] = None if settings is None else build(settings, self._http, self._environ)
+        return self._others[key]  # type: ignore[no-any-return]
+
+    def incident_pager(self, service: str | None) -> PagerDutyPager | None:
+        """Who an incident pages: its service's pager, else the guild-wide one of [incidents.pager]."""
+        return (self.pager(service) if service else None) or self._incident_default("pager", build_pager)
+
+    def incident_status_page(self, service: str | None) -> AtlassianStatuspage | None:
+        """Where an incident is posted: its service's status page, else the one of [incidents.status_page]."""
+        return ((self.status_page(service) if service else None)
+                or self._incident_default("status_page", build_status_page))
+
     def grafana(self, service: str) -> GrafanaAnnotator | None:
         """The service's Grafana annotator and dashboard links, if configured."""
         return self._section(service, "grafana", build_grafana)

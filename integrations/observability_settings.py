@@ -174,6 +174,8 @@ class PagerDutySettings(_Settings):
     api_url: HttpUrl = "https://api.pagerduty.com"
     client_url: HttpUrl | None = Field(default=None, description="Link shown on alerts (e.g. the Discord server).")
     timeout_seconds: Seconds = 10.0
+    team: Annotated[str, Field(min_length=1, max_length=60)] | None = Field(
+        default=None, description="Who this pages, as Discord shows it (\"PagerDuty notified: payment-team\").")
 
     @model_validator(mode="after")
     def _check_oncall(self) -> Self:

@@ -4,9 +4,11 @@
 Usage: demo_provider.py ACTION SERVICE ENVIRONMENT [VALUE] [REQUEST_ID]
   ACTION is deploy (VALUE = version), rollback (VALUE = version), scale (VALUE = replicas), migrate,
   health (exit 0 healthy, 1 degraded, 2 down) or replicas (prints the replica count).
-State lives in $OPSCORD_DEMO_STATE (default ./demo-state): one JSON file per service and environment,
-plus calls.jsonl with every call's argv. A version containing "bad" fails to deploy; one containing
-"sick" deploys but fails its health check. While $OPSCORD_DEMO_STATE/block exists, deploy waits.
+State lives in $OPSCORD_DEMO_STATE (default ./demo-state): one JSON file per service and environment
+(with "health": "healthy" or "degraded"), plus calls.jsonl with every call's argv. Versions that fit
+the usual vX.Y.Z pattern show the bad days: patch 13 (v2.4.13) fails to deploy, patch 66 (v2.4.66)
+deploys but fails its health check; so do versions containing "bad" or "sick". While
+$OPSCORD_DEMO_STATE/block exists, deploy waits.
 """
 
 from __future__ import annotations
@@ -16,6 +18,20 @@ import os
 import sys
 import time
 from pathlib import Path
+
+
+def _patch(version: str) -> str:
+    return version.rsplit(".", 1)[-1] if version.count(".") >= 2 else ""
+
+
+def fails_to_deploy(version: str) -> bool:
+    """v2.4.13, or any version containing "bad"."""
+    return "bad" in version or _patch(version) == "13"
+
+
+def unhealthy(version: str) -> bool:
+    """v2.4.66, or any version containing "sick": deployed, but failing its health check."""
+    return "sick" in version or _patch(version) == "66"
 
 
 def main(argv: list[str]) -> int:
@@ -34,10 +50,11 @@ def main(argv: list[str]) -> int:
     if action in ("deploy", "rollback"):
         while (state_dir / "block").exists():
             time.sleep(0.05)
-        if value and "bad" in value:
+        if value and fails_to_deploy(value):
             print(f"image {service}:{value} not found in the registry")
             return 1
         state["version"] = value
+        state["health"] = "degraded" if value and unhealthy(value) else "healthy"
         print(f"{service} {environment} now runs {value}")
     elif action == "scale":
         state["replicas"] = int(value or 0)
@@ -49,7 +66,7 @@ def main(argv: list[str]) -> int:
         print(state["replicas"])
         return 0
     elif action == "health":
-        if state.get("version") and "sick" in str(state["version"]):
+        if state.get("version") and unhealthy(str(state["version"])):
             print(f"{service} {environment}: 34% of requests failing")
             return 2
         print(f"{service} {environment}: healthy")

@@ -98,22 +98,34 @@ async def audit_dora(interaction: Interaction, days: app_commands.Range[int, 1, 
     await ack(interaction)
 
 
-@incident.command(name="create", description="Open an incident: a thread, a page, the status page")
-async def incident_create(interaction: Interaction, title: app_commands.Range[str, 1, 200],
+@incident.command(name="create", description="Open an incident: a thread, the on-call pinged, a page, the status page")
+async def incident_create(interaction: Interaction, title: app_commands.Range[str, 1, 6000],
                           severity: Literal["sev1", "sev2", "sev3"], service: str | None = None) -> None:
     """Acknowledge."""
     await ack(interaction)
 
 
 @incident.command(name="update", description="Post an update to the incident (run it in its thread)")
-async def incident_update(interaction: Interaction, text: app_commands.Range[str, 1, 1500],
+async def incident_update(interaction: Interaction, text: app_commands.Range[str, 1, 6000],
                           status: Literal["identified", "monitoring"] | None = None) -> None:
     """Acknowledge."""
     await ack(interaction)
 
 
+@incident.command(name="commander", description="Hand the incident over to another member")
+async def incident_commander(interaction: Interaction, member: discord.Member) -> None:
+    """Acknowledge."""
+    await ack(interaction)
+
+
+@incident.command(name="timeline", description="The incident's timeline as a Markdown file")
+async def incident_timeline(interaction: Interaction) -> None:
+    """Acknowledge."""
+    await ack(interaction)
+
+
 @incident.command(name="resolve", description="Resolve the incident and schedule its postmortem")
-async def incident_resolve(interaction: Interaction, text: app_commands.Range[str, 1, 1500]) -> None:
+async def incident_resolve(interaction: Interaction, text: app_commands.Range[str, 1, 6000]) -> None:
     """Acknowledge."""
     await ack(interaction)
 

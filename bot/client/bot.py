@@ -71,13 +71,17 @@ class OpsBot(commands.Bot):
         return discord.Object(id=self.app.config.guild.id)
 
     async def setup_hook(self) -> None:
-        """Recover, start the message sync, load every extension, sync the commands if they changed."""
+        """Recover (and resume incidents' retries), start the message sync, load every extension, sync the
+        commands if they changed."""
         self.add_dynamic_items(*BUTTONS)
         report = await self.app.pipeline.recover()
         if report.interrupted or report.waiting_for or report.ended:
             log.warning("recovered from the last stop: %d interrupted, %d still running (waiting), %d ended",
                         len(report.interrupted), len(report.waiting_for), len(report.ended))
         self.recovered.set()
+        resumed = await self.app.incidents.resume()
+        if resumed:
+            log.warning("retrying %d page(s) or status page(s) that open incidents still lack", resumed)
         self._spawn(self.sync.run(), "opscord-message-sync")
         for extension in discover_extensions():
             await self.load_extension(extension)
@@ -151,6 +155,7 @@ class OpsBot(commands.Bot):
     async def close(self) -> None:
         """Stop background work and executions (the next start reports those interrupted), then disconnect."""
         await self.app.pipeline.runner.abort()
+        await self.app.incidents.close()
         for task in self._background:
             task.cancel()
         for task in self._background:

@@ -7,8 +7,9 @@ from datetime import datetime
 import discord
 
 from bot.client.calls import actor_of
-from bot.config import OpscordConfig
+from bot.config import OpscordConfig, RoleRef
 from bot.errors import ValidationFailed
+from bot.incidents import Opened
 from bot.pipeline import Actor
 
 _NONE = discord.AllowedMentions.none()
@@ -49,25 +50,51 @@ def resolve_channel(client: discord.Client, guild_id: int, ref: str | int) -> di
 
 
 class DiscordIncidentRoom:
-    """Incident threads and postmortem events in the configured guild (the incidents' `IncidentRoom`)."""
+    """Incident threads and postmortem events in the configured guild (the incidents' `IncidentRoom`).
+
+    Nothing it sends pings anyone, except the announcement of a new incident, whose
+    `allowed_mentions` names exactly the on-call role (and no user, no @everyone).
+    """
 
     def __init__(self, client: discord.Client, config: OpscordConfig) -> None:
         self._client = client
         self._config = config
 
-    async def open(self, name: str, announcement: str) -> str:
-        """Announce in the incidents channel and start a public thread from that message."""
+    def role_id(self, ref: RoleRef) -> str | None:
+        """The guild role a config reference names (by id, else by name), as an id."""
+        guild = self._client.get_guild(self._config.guild.id)
+        if guild is None:
+            return None
+        if isinstance(ref, int) or ref.isdigit():
+            role = guild.get_role(int(ref))
+        else:
+            role = discord.utils.get(guild.roles, name=ref.lstrip("@"))
+        return str(role.id) if role is not None else None
+
+    async def open(self, name: str, announcement: str, ping_role: str | None) -> Opened:
+        """Announce in the incidents channel (pinging `ping_role` only) and start a public thread from it."""
         ref = self._config.channels.incidents
         channel = resolve_channel(self._client, self._config.guild.id, ref)
         if channel is None:
             raise ValidationFailed(f"The incidents channel {ref!r} was not found; check [channels] in the config.")
-        message = await channel.send(announcement[:2000], allowed_mentions=_NONE)
+        mentions = _NONE if ping_role is None else discord.AllowedMentions(
+            everyone=False, users=False, roles=[discord.Object(id=int(ping_role))], replied_user=False)
+        message = await channel.send(announcement[:2000], allowed_mentions=mentions)
         thread = await message.create_thread(name=name[:100], auto_archive_duration=1440)
-        return str(thread.id)
+        return Opened(thread_id=str(thread.id), channel_id=str(channel.id), message_id=str(message.id))
 
-    async def post(self, thread_id: str, text: str) -> None:
-        """Post in the incident's thread."""
-        await self._client.get_partial_messageable(int(thread_id)).send(text[:2000], allowed_mentions=_NONE)
+    async def edit(self, channel_id: str, message_id: str, content: str) -> None:
+        """Edit one of the bot's messages (the announcement, the opener)."""
+        message = self._client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
+        await message.edit(content=content[:2000], allowed_mentions=_NONE)
+
+    async def post(self, thread_id: str, content: str, *, pin: bool = False) -> str:
+        """Post in the incident's thread, pinned if asked."""
+        message = await self._client.get_partial_messageable(int(thread_id)).send(content[:2000],
+                                                                                  allowed_mentions=_NONE)
+        if pin:
+            await message.pin(reason="The incident's opening message")
+        return str(message.id)
 
     async def schedule(self, name: str, start: datetime, end: datetime, location: str, description: str) -> str:
         """An external scheduled event (the postmortem)."""

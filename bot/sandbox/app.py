@@ -15,8 +15,9 @@ from bot.client import OpsBot
 from bot.config import ConfigError, load_config
 from bot.logging_setup import configure_logging
 from bot.sandbox.console import Console
+from bot.sandbox.editor import ConsoleCompleter, PromptLines, output_above_prompt
 from bot.sandbox.emulator import DiscordEmulator
-from bot.sandbox.lines import LineSource, ScriptLines, StdinLines, enable_line_editing
+from bot.sandbox.lines import LineSource, ScriptLines, StdinLines
 from bot.sandbox.parsing import ConsoleError, parse_line
 from bot.sandbox.terminal import restored_terminal
 from bot.sandbox.upstreams import SandboxUpstreams
@@ -52,13 +53,16 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
     quiet = "log_level" not in settings.model_fields_set
     configure_logging("WARNING" if quiet else settings.log_level, [EMULATOR_TOKEN])
     logging.getLogger("discord.client").addFilter(_not_about_voice)
+    logging.getLogger("discord.gateway").addFilter(_not_about_lag)
     if quiet:
         for handler in logging.getLogger().handlers:
             handler.addFilter(_without_traceback)
-    if script is None and sys.stdin.isatty():
-        enable_line_editing()
-    source: LineSource = ScriptLines(script, say) if script is not None else StdinLines(say)
-    with restored_terminal():
+    terminal = script is None and sys.stdin.isatty() and sys.stdout.isatty()
+    source: LineSource = (ScriptLines(script, say) if script is not None
+                          else PromptLines(say) if terminal else StdinLines(say))
+    if db_path is None and "opscord_db" in settings.model_fields_set:
+        db_path = settings.opscord_db  # OPSCORD_DB set on purpose; else the sandbox keeps its own sandbox.db
+    with restored_terminal(), output_above_prompt() if terminal else contextlib.nullcontext():
         try:
             return asyncio.run(_session(settings, config_path or settings.opscord_config, db_path or DEFAULT_DB,
                                         source))
@@ -73,6 +77,12 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
 def _not_about_voice(record: logging.LogRecord) -> bool:
     """Drop discord.py's start-up notes about missing voice libraries: the sandbox has no voice."""
     return "voice will NOT be supported" not in record.getMessage()
+
+
+def _not_about_lag(record: logging.LogRecord) -> bool:
+    """Drop discord.py's "Can't keep up, websocket is N s behind": in the sandbox the emulator shares the
+    bot's loop and a provider or a paused terminal makes it lag; it says nothing about the bot."""
+    return not record.getMessage().startswith("Can't keep up")
 
 
 def _without_traceback(record: logging.LogRecord) -> bool:
@@ -107,6 +117,8 @@ async def _session(settings: Settings, config_path: Path, db_path: Path, source:
     try:
         async with running_bot(sandbox_settings, world, emu, {**os.environ, **upstreams.environ}) as app:
             console = Console(emu, world, app.store, say)
+            if isinstance(source, PromptLines):
+                source.use(ConsoleCompleter(console.vocabulary()))
             banner(world, config_path, db_path, say)
             return await console_loop(console, source)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.sandbox.display import Renderer, visible_to
+from bot.sandbox.editor import Vocabulary
 from bot.sandbox.emulator import DiscordEmulator, InteractionHandle, Message
 from bot.sandbox.parsing import (
     USAGE,
@@ -19,7 +20,16 @@ from bot.sandbox.parsing import (
     SwitchChannel,
     SwitchUser,
 )
-from bot.sandbox.slash import CHANNEL, MENTIONABLE, ROLE, USER, build_invocation, command_usages, find_definition
+from bot.sandbox.slash import (
+    CHANNEL,
+    MENTIONABLE,
+    ROLE,
+    USER,
+    build_invocation,
+    command_paths,
+    command_usages,
+    find_definition,
+)
 from bot.sandbox.watch import MessageWatcher
 from bot.sandbox.world import DemoWorld
 from bot.store import AuditRow, Store
@@ -56,6 +66,17 @@ class Console:
     def user_id(self) -> int:
         """The acting member's ID."""
         return self.world.users[self.user]
+
+    def vocabulary(self) -> Vocabulary:
+        """What the line editor completes: commands, members, channels, services, environments."""
+        def commands() -> list[str]:
+            return command_paths(self.emu.synced_commands(self.world.guild_id))
+
+        config = self.world.config
+        return Vocabulary(commands=commands, members=list(self.world.users),
+                          channels=[c.name for c in self.emu.get_guild(self.world.guild_id).channels.values()],
+                          services=[s.name for s in config.services],
+                          environments=[e.name for e in config.environments])
 
     def channel_id(self, name: str | None = None) -> int:
         """A channel or thread of the demo guild by name (the current one by default)."""

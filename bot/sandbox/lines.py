@@ -61,7 +61,8 @@ class ScriptLines:
 
 
 class StdinLines:
-    """Standard input: with readline editing on a terminal; echoed after the prompt when piped."""
+    """Standard input when it is not a terminal (a terminal gets `bot.sandbox.editor.PromptLines`): each line
+    echoed after the prompt, as if typed."""
 
     def __init__(self, out: Callable[[str], None]) -> None:
         self.out = out
@@ -111,9 +112,3 @@ class StdinLines:
 def _resolve(future: asyncio.Future[str | None], line: str | None) -> None:
     if not future.done():
         future.set_result(line)
-
-
-def enable_line_editing() -> None:
-    """Arrow keys and history at an interactive prompt, where the platform has readline."""
-    with contextlib.suppress(ImportError):
-        import readline  # noqa: F401 - importing it is what enables editing in input()

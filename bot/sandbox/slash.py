@@ -141,3 +141,20 @@ def command_usages(commands: list[JSON]) -> list[str]:
         if int(command.get("type", 1)) == 1:
             walk(f"/{command['name']}", command)
     return sorted(lines)
+
+
+def command_paths(commands: list[JSON]) -> list[str]:
+    """Every runnable path: "deploy", "audit recent" (for completion)."""
+    paths: list[str] = []
+
+    def walk(label: str, node: JSON) -> None:
+        subs = [o for o in node.get("options") or [] if o.get("type") in (SUBCOMMAND, GROUP)]
+        if not subs:
+            paths.append(label)
+        for sub in subs:
+            walk(f"{label} {sub['name']}", sub)
+
+    for command in commands:
+        if int(command.get("type", 1)) == 1:
+            walk(str(command["name"]), command)
+    return sorted(paths)

@@ -1,13 +1,18 @@
 """Local fakes of the monitoring, logging, paging, status-page and Grafana upstreams for the sandbox.
 
-Each service of the config that has no section of its own gets one pointing at these fakes, so
-/status, /logs and /incident work in the sandbox without touching anything real.
+Each service of the config that has no section of its own gets one pointing at these fakes (and
+[incidents] a guild-wide pager and status page), so /status, /logs and /incident work in the
+sandbox without touching anything real. The fake Prometheus follows the demo provider: a target it
+reports degraded (a version like v2.4.66) shows a 34% error rate, so the health gate fails it.
 """
 
 from __future__ import annotations
 
+import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from bot.config import OpscordConfig
 from bot.sandbox.fakes import FakeGrafana, FakeLoki, FakePagerDuty, FakePrometheus, FakeStatuspage
@@ -27,6 +32,12 @@ _WARNINGS = ("WARN slow upstream response: 1.8 s", "ERROR upstream timeout after
              "WARN connection pool at 90%")
 
 
+def _label(expression: str, name: str) -> str | None:
+    """A label's value in a rendered PromQL selector (`job="order-service"`)."""
+    match = re.search(rf'\b{name}="([^"]*)"', expression)
+    return match.group(1) if match else None
+
+
 class SandboxUpstreams:
     """Starts the fakes, seeds them, and wires them into a config."""
 
@@ -36,6 +47,7 @@ class SandboxUpstreams:
         self.pagerduty = FakePagerDuty()
         self.statuspage = FakeStatuspage()
         self.grafana = FakeGrafana()
+        self._states: dict[str, Path] = {}
         self.environ = {"PAGERDUTY_ROUTING_KEY": FAKE_ROUTING_KEY, "STATUSPAGE_API_KEY": FAKE_TOKEN,
                         "GRAFANA_TOKEN": FAKE_TOKEN}
 
@@ -55,6 +67,9 @@ class SandboxUpstreams:
     def wire(self, config: OpscordConfig) -> OpscordConfig:
         """The config with fake sections for what each service does not configure itself; seeds its logs."""
         rng = random.Random(7)
+        self._states = {svc.name: Path(str(env["OPSCORD_DEMO_STATE"])) for svc in config.services
+                        if isinstance(env := getattr(svc.deploy, "env", None), dict) and "OPSCORD_DEMO_STATE" in env}
+        self.prometheus.answer_with = self._demo_error_rate
         services = []
         for index, svc in enumerate(config.services):
             component = f"cmp{index}"
@@ -64,14 +79,34 @@ class SandboxUpstreams:
             updates = {
                 "monitor": svc.monitor or PrometheusSettings(url=self.prometheus.base_url),
                 "logs": svc.logs or LokiSettings(url=self.loki.base_url),
-                "pager": svc.pager or PagerDutySettings(events_url=self.pagerduty.base_url),
+                "pager": svc.pager or PagerDutySettings(events_url=self.pagerduty.base_url,
+                                                        team=f"{svc.name.split('-')[0]}-team"),
                 "status_page": svc.status_page or StatuspageSettings(
                     page_id=FAKE_PAGE_ID, api_url=self.statuspage.api_url, component_ids={svc.name: [component]}),
                 "grafana": svc.grafana or GrafanaSettings(url=self.grafana.base_url, dashboard_uid=svc.name,
                                                           annotate=True),
             }
             services.append(svc.model_copy(update=updates))
-        return config.model_copy(update={"services": services})
+        incidents = config.incidents.model_copy(update={
+            "pager": config.incidents.pager or PagerDutySettings(events_url=self.pagerduty.base_url, team="ops-team"),
+            "status_page": config.incidents.status_page or StatuspageSettings(page_id=FAKE_PAGE_ID,
+                                                                              api_url=self.statuspage.api_url),
+        })
+        return config.model_copy(update={"services": services, "incidents": incidents})
+
+    def _demo_error_rate(self, expression: str) -> float | None:
+        """The error rate of a target the demo provider reports degraded (a v2.4.66 deploy): 34%."""
+        if 'code=~"5.."' not in expression:
+            return None
+        service, environment = _label(expression, "job"), _label(expression, "environment")
+        state = self._states.get(service or "")
+        if state is None or environment is None:
+            return None
+        try:
+            health = json.loads((state / f"{service}-{environment}.json").read_text()).get("health")
+        except (OSError, ValueError):
+            return None
+        return 0.34 if health == "degraded" else None
 
     def _seed_logs(self, service: str, environment: str, rng: random.Random) -> None:
         now = datetime.now(UTC)

@@ -2,8 +2,9 @@
 
 After a command or a click the bot answers, then often edits its message as the operation runs
 ("Deploying…" → "✅ Deploy complete"). The watcher prints each new or changed message as it
-appears and returns once the bot has no handler or operation in flight and nothing changed for a
-short quiet period (or a time limit passed).
+appears — and, while an operation runs without a change, how long it has been running — and
+returns once the bot has no handler or operation in flight and nothing changed for a short quiet
+period (or a time limit passed).
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from bot.sandbox.tasks import busy_tasks
 QUIET_S = 0.3
 LIMIT_S = 15.0
 POLL_S = 0.05
+PROGRESS_S = 3.0
+"""While something runs and no message changed for this long, a line says how long it has been running."""
+
+
 def bot_busy() -> bool:
     """Whether a command handler, button callback or operation is still running in this process."""
     return bool(busy_tasks())
@@ -64,13 +69,17 @@ class MessageWatcher:
 
     async def follow(self, user_id: int, *, quiet: float = QUIET_S, limit: float = LIMIT_S) -> bool:
         """Print changes until idle for ``quiet`` seconds (False if ``limit`` passed first)."""
-        start = last_change = time.monotonic()
+        start = last_change = last_note = time.monotonic()
         while True:
             now = time.monotonic()
             if self.emit_changes(user_id):
-                last_change = now
-            if not bot_busy() and now - last_change >= quiet:
+                last_change = last_note = now
+            busy = bot_busy()
+            if not busy and now - last_change >= quiet:
                 return True
+            if busy and now - last_note >= PROGRESS_S:
+                self.out(f"  ⏳ still running… {now - start:.0f} s")
+                last_note = now
             if now - start >= limit:
                 return False
             await asyncio.sleep(POLL_S)

@@ -1,4 +1,5 @@
-"""The demo guild, built from the config: its channels, one role per configured role, five members.
+"""The demo guild, built from the config: its channels, one role per configured role (on-call roles too),
+five members.
 
 The config names roles and channels by name or by ID. Names are created as they are; an ID cannot
 be reproduced in the emulator, so a role or channel is created for it and the config is patched to
@@ -96,6 +97,12 @@ def build_world(emu: DiscordEmulator, config: OpscordConfig) -> DemoWorld:
                                                        for r in env.operator_roles]})
         for env in config.environments
     ]
+    incidents = config.incidents
+    if incidents.oncall_role is not None:
+        incidents = incidents.model_copy(update={"oncall_role": build.role(incidents.oncall_role, "oncall")})
+    services = [svc if svc.oncall_role is None
+                else svc.model_copy(update={"oncall_role": build.role(svc.oncall_role, f"{svc.name}-oncall")})
+                for svc in config.services]
     chan = config.channels
     channels = ChannelsConfig(
         deployments=build.channel(chan.deployments, "deployments"),
@@ -119,5 +126,7 @@ def build_world(emu: DiscordEmulator, config: OpscordConfig) -> DemoWorld:
         "roles": roles,
         "environments": environments,
         "channels": channels,
+        "incidents": incidents,
+        "services": services,
     })
     return world

@@ -16,6 +16,13 @@ from typing import Any
 
 from bot.store.records import AuditEntry, AuditRow, Decision, Lock, Operation
 
+INCIDENT_EVENT_KINDS = frozenset({"created", "update", "commander", "notified", "resolved", "postmortem"})
+MUTABLE_INCIDENT_FIELDS = frozenset({
+    "status", "thread_id", "pager_key", "statuspage_id", "resolved_at", "postmortem_event", "commander_id",
+    "commander_name", "announcement_channel_id", "announcement_id", "opener_id", "statuspage_url", "pager_url",
+})
+"""What may change on an incident; its title, severity, service and creation time never change."""
+
 MUTABLE_OPERATION_FIELDS = frozenset({
     "started_at", "finished_at", "outcome", "message_channel_id", "message_id", "holder", "provider_process",
     "progress", "expires_at",
@@ -124,6 +131,18 @@ class UpdateIncident:
 
 
 @dataclass(frozen=True)
+class RecordIncidentEvent:
+    """Add an event to an incident's timeline (one of `INCIDENT_EVENT_KINDS`)."""
+
+    incident_id: str
+    kind: str
+    text: str = ""
+    actor_id: str | None = None
+    actor_name: str | None = None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
 class Announce:
     """Queue a post: to the deployments channel, or to the channel or thread `target` names (an id)."""
 
@@ -158,7 +177,8 @@ class Append:
 
 
 Step = (CreateOperation | MoveOperation | UpdateOperation | TakeLock | FreeLock | HandOverLock | RecordDecision
-        | StartDeploy | FinishDeploy | ReserveIncident | UpdateIncident | Announce | MarkAnnounced | PutFact | Append)
+        | StartDeploy | FinishDeploy | ReserveIncident | UpdateIncident | RecordIncidentEvent | Announce | MarkAnnounced
+        | PutFact | Append)
 
 
 @dataclass(frozen=True)

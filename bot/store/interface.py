@@ -20,6 +20,7 @@ from bot.store.records import (
     Decision,
     DeployRecord,
     Incident,
+    IncidentEvent,
     Lock,
     Operation,
     StoreCounts,
@@ -87,6 +88,13 @@ class Store(Protocol):
 
     async def incidents(self, *, open_only: bool) -> list[Incident]:
         """Incidents (unresolved ones only, or all), oldest first."""
+
+    async def incident_events(self, incident_id: str) -> list[IncidentEvent]:
+        """Every event of an incident (`RecordIncidentEvent`), in the order they were committed."""
+
+    async def deploys_between(self, start: str, end: str, service: str | None = None) -> list[DeployRecord]:
+        """Deploys and rollbacks whose `started_at` lies in [start, end] (ISO timestamps), of `service` or
+        of every service, oldest first (the deploys around an incident, for its timeline)."""
 
     # --- announcements and facts ------------------------------------------------------------------
     async def unposted(self, limit: int = 20) -> list[Announcement]:

@@ -181,9 +181,31 @@ class Incident:
     created_at: str
     resolved_at: str | None
     postmortem_event: str | None
+    announcement_channel_id: str | None = None
+    """Where the announcement in the incidents channel is (edited to the current status)."""
+    announcement_id: str | None = None
+    opener_id: str | None = None
+    """The opening message in the thread (pinned, with the links)."""
+    statuspage_url: str | None = None
+    pager_url: str | None = None
 
 
 INCIDENT_FIELDS = tuple(Incident.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class IncidentEvent:
+    """One thing that happened to an incident, for its timeline (`text` as typed: escape it to show it)."""
+
+    id: int
+    incident_id: str
+    at: str
+    kind: str
+    """created, update, commander, notified, resolved, postmortem."""
+    actor_id: str | None
+    actor_name: str | None
+    status: str | None
+    text: str
 
 
 @dataclass(frozen=True)

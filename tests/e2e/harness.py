@@ -20,7 +20,7 @@ from bot.settings import Settings
 from bot.store import AuditRow
 
 TOKEN = "emulator-bot-token-0123456789"  # noqa: S105 - the emulator's test token
-ROLE_NAMES = ("ops", "team-lead", "dba", "engineering", "incident-commander")
+ROLE_NAMES = ("ops", "team-lead", "dba", "engineering", "incident-commander", "oncall", "payment-oncall")
 MEMBERS = {"alice": ["ops"], "bob": ["team-lead"], "carol": ["dba"], "dave": ["engineering"],
            "erin": ["ops"], "frank": ["team-lead", "ops"]}
 CHANNELS = ("deployments", "incidents", "audit", "general")

@@ -51,17 +51,17 @@ async def test_a_deploy_sent_at_ready_is_never_interrupted_by_its_own_process(em
         try:
             await emu.wait_until(lambda: emu.identify_count > identified and emu.gateway.ready(), timeout=30)
             first = await emu.run_command(guild, channel, harness.users["alice"], "deploy", {
-                "service": "payment-service", "version": f"v1.0.{n}", "environment": "staging"})
+                "service": "payment-service", "version": f"v1.{n}.0", "environment": "staging"})
             message = await first.wait_message(timeout=5)
             done = await harness.wait_message(message.id, "✅ Deploy complete", timeout=20)
             outcomes.append(done.content.splitlines()[1])
             # Leave recovery work for the next start: a deploy whose provider is still running when killed.
             (state / "block").touch()
             blocked = await emu.run_command(guild, channel, harness.users["erin"], "deploy", {
-                "service": "order-service", "version": f"v2.0.{n}", "environment": "staging"})
+                "service": "order-service", "version": f"v2.{n}.0", "environment": "staging"})
             await blocked.wait_response(timeout=5)
             await emu.wait_until(lambda: (state / "calls.jsonl").exists() and any(
-                f"v2.0.{n}" in line for line in (state / "calls.jsonl").read_text().splitlines()), timeout=10)
+                f"v2.{n}.0" in line for line in (state / "calls.jsonl").read_text().splitlines()), timeout=10)
         finally:
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
@@ -72,7 +72,7 @@ async def test_a_deploy_sent_at_ready_is_never_interrupted_by_its_own_process(em
     for version, status in conn.execute("SELECT version, status FROM operations WHERE service = 'payment-service'"):
         statuses[version] = status
     conn.close()
-    assert statuses == {f"v1.0.{n}": "succeeded" for n in range(STARTS)}
+    assert statuses == {f"v1.{n}.0": "succeeded" for n in range(STARTS)}
     for n in range(STARTS):
         text = (tmp_path / f"bot-{n}.log").read_text(errors="replace")
         assert "Traceback" not in text and " ERROR " not in text, text[-2000:]

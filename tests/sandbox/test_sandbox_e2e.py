@@ -22,6 +22,13 @@ def test_demo_script_walks_through_the_product(sandbox):
     assert "(only you can see this):\n  You cannot approve your own request." in out
     assert "You need the operator role for staging to deploy order-service." in out
     assert out.count("✅ Deploy complete") == 3
+    assert ("❌ Deploy failed: The deploy of order-service v2.4.13 to staging failed (exit 1: image "
+            "order-service:v2.4.13 not found in the registry).") in out
+    assert "❌ Deploy failed: health check failed — api-gateway in staging is down: error rate 34%" in out
+    assert "🚀 Deploy payment-service v3.0.0 to production · requested by @alice" in out
+    assert "❌ Rejected by @bob." in out
+    assert "🚨 SEV-2 Incident Created: Checkout errors for EU users" in out
+    assert "On call: @payment-oncall · Service: payment-service" in out
     assert "✅ Scale complete" in out and "✅ Rollback complete" in out
     assert "✅ Audit chain intact:" in out
     calls = [json.loads(line)["argv"][:4] for line in (sandbox.tmp_path / "state" / "calls.jsonl").open()]

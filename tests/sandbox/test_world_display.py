@@ -14,7 +14,8 @@ def test_world_follows_the_example_config(tmp_path):
     guild = emu.get_guild(world.guild_id)
     assert world.config.guild.id == world.guild_id
     assert list(world.channels) == ["deployments", "incidents", "audit", "general"]
-    assert sorted(world.roles) == ["dba", "engineering", "incident-commander", "ops", "team-lead"]
+    assert sorted(world.roles) == ["dba", "engineering", "incident-commander", "oncall", "ops", "payment-oncall",
+                                   "team-lead"]  # the on-call roles of [incidents] and payment-service too
     assert world.member_roles == {"alice": ["ops"], "bob": ["team-lead"], "carol": ["dba"], "dave": ["engineering"],
                                   "erin": ["incident-commander"]}
     bob = guild.members[world.users["bob"]]

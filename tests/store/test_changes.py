@@ -70,3 +70,40 @@ async def test_a_member_filter_finds_rows_by_id_and_older_rows_by_label(store: S
     rows = await store.audit_recent(10, user_id="12", user="@bob")
     assert [r.command for r in rows] == ["/mine 2", "/mine 1", "/mine 0", "/old"]  # not the other @bob's
     assert [r.command for r in await store.audit_recent(2, user_id="12", user="@bob")] == ["/mine 2", "/mine 1"]
+
+
+async def test_incident_events_are_kept_in_order_with_their_row(store: SQLiteStore):
+    from bot.store.changes import RecordIncidentEvent
+    applied = await store.apply(Change.of(ReserveIncident("inc-y", "Y", "sev1", None, "1", "erin")))
+    iid = applied.incident_id
+    await store.apply(Change.of(UpdateIncident(iid, {"status": "investigating", "announcement_id": "5",
+                                                     "announcement_channel_id": "4", "statuspage_url": "https://s"}),
+                                RecordIncidentEvent(iid, "created", "Y", "1", "erin", "investigating"),
+                                Append(entry("/incident create Y"))))
+    await store.apply(Change.of(RecordIncidentEvent(iid, "update", "found it", "1", "erin", "identified")))
+    events = await store.incident_events(iid)
+    assert [(e.kind, e.text, e.status) for e in events] == [("created", "Y", "investigating"),
+                                                             ("update", "found it", "identified")]
+    incident = await store.incident(iid)
+    assert (incident.announcement_channel_id, incident.announcement_id, incident.statuspage_url) == ("4", "5",
+                                                                                                   "https://s")
+    with pytest.raises(ValueError, match="unknown incident event"):
+        await store.apply(Change.of(RecordIncidentEvent(iid, "gossip")))
+    assert len(await store.incident_events(iid)) == 2
+
+
+async def test_deploys_between_finds_the_deploys_around_a_time(store: SQLiteStore):
+    from bot.store.changes import StartDeploy
+    from bot.times import now_iso
+    before = now_iso()
+    for service in ("svc", "other"):
+        op = Operation(id=f"op-{service}", action="deploy", policy_action="deploy", service=service,
+                       environment="prod", version="v1.0.0", previous_version=None, replicas=None,
+                       current_replicas=None, command="/deploy", requester_id="1", requester_name="alice",
+                       guild_id=None, channel_id=None, channel_name=None, approvals_required=0, approver_roles=(),
+                       confirm=False, status="running", created_at=before)
+        await store.apply(Change.of(CreateOperation(op), StartDeploy(op)))
+    after = now_iso()
+    assert [d.service for d in await store.deploys_between(before, after)] == ["svc", "other"]
+    assert [d.operation_id for d in await store.deploys_between(before, after, "svc")] == ["op-svc"]
+    assert await store.deploys_between("2000-01-01T00:00:00.000Z", "2000-01-02T00:00:00.000Z") == []

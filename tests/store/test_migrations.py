@@ -10,10 +10,24 @@ from bot.store.chain import GENESIS_HASH, canonical, row_hash
 from bot.store.records import AuditRow
 from bot.store.sqlite.connection import Migration, bundled_migrations, split_statements
 
+"""Numbers held for changes written elsewhere (V009); the bundled ones are 1… without other gaps."""
+
 
 def test_bundled_migrations_are_numbered():
     versions = [m.version for m in bundled_migrations()]
     assert versions == sorted(set(versions)) and versions[0] == 1
+
+
+async def test_a_reserved_number_that_lands_later_is_still_applied(tmp_path):
+    first = [Migration(1, "one", "CREATE TABLE one (x INTEGER);"), Migration(3, "three", "CREATE TABLE three (x);")]
+    store = await SQLiteStore.open(tmp_path / "gap.db", first)
+    await store.close()
+    store = await SQLiteStore.open(tmp_path / "gap.db", [*first[:1], Migration(2, "two", "CREATE TABLE two (x);"),
+                                                         first[1]])
+    await store.close()
+    conn = sqlite3.connect(tmp_path / "gap.db")
+    assert [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY version")] == [1, 2, 3]
+    conn.close()
 
 
 async def test_migrations_apply_once_and_the_writer_is_durable(tmp_path):

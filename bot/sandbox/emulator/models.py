@@ -131,7 +131,8 @@ class Message:
     ``attachments`` holds dicts with ``id``, ``filename``, ``content`` (the uploaded bytes),
     ``size``, ``content_type``, ``description`` and ``url``. ``reactions`` maps each emoji (unicode,
     or ``name:id``) to the ids of the users who reacted with it, in order. ``interaction_metadata``
-    is set, once and for all, on the messages an interaction's responses created.
+    is set, once and for all, on the messages an interaction's responses created. ``pinged`` is what
+    the content's mentions and ``allowed_mentions`` notified at creation.
     """
 
     id: int
@@ -158,6 +159,8 @@ class Message:
     thread_id: int | None = None
     reactions: dict[str, list[int]] = field(default_factory=dict)
     interaction_metadata: JSON | None = None
+    pinged: JSON = field(default_factory=lambda: {"everyone": False, "roles": [], "users": []})
+    """Who Discord notified when the message was created (edits notify nobody): see ``state.pings``."""
 
     @property
     def ephemeral(self) -> bool:

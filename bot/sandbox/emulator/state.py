@@ -11,6 +11,7 @@ import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from bot.sandbox.emulator.mentions import pings
 from bot.sandbox.emulator.models import (
     ADMINISTRATOR,
     ALL_PERMISSIONS,
@@ -215,6 +216,7 @@ class EmulatorState:
             message_reference=payload.get("message_reference"), interaction_metadata=interaction_metadata,
         )
         self._apply(message, payload, files, creating=True)
+        message.pinged = pings(message.content, payload.get("allowed_mentions"))
         if ephemeral_for is not None:
             message.flags |= 64
             message.ephemeral_for = ephemeral_for

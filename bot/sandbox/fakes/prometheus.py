@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +52,8 @@ class FakePrometheus(FakeServer):
         super().__init__()
         self.queries: list[str] = []
         self._answers: dict[str, _Answer] = {}
+        self.answer_with: Callable[[str], float | None] | None = None
+        """Asked first for every query: a value answers it with one sample, None leaves it to the canned ones."""
 
     def set_value(self, substring: str, value: float, labels: Mapping[str, str] | None = None) -> None:
         """Answer queries containing ``substring`` with one sample (more calls add series)."""
@@ -89,7 +91,9 @@ class FakePrometheus(FakeServer):
                                    "in input")
         self.queries.append(expression)
         at = float(str(form.get("time", time.time())))
-        answer = next((a for s, a in self._answers.items() if s in expression), _Answer())
+        live = self.answer_with(expression) if self.answer_with is not None else None
+        answer = _Answer(samples=[({}, live)]) if live is not None else next(
+            (a for s, a in self._answers.items() if s in expression), _Answer())
         if answer.error is not None:
             kind, message = answer.error
             return self.json_response(_ERROR_STATUS.get(kind, 500),

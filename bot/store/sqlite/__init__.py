@@ -29,6 +29,7 @@ from bot.store.records import (
     Decision,
     DeployRecord,
     Incident,
+    IncidentEvent,
     Lock,
     Operation,
     StoreCounts,
@@ -194,6 +195,14 @@ class SQLiteStore:
     async def incidents(self, *, open_only: bool) -> list[Incident]:
         """Incidents, oldest first."""
         return await self._read(partial(reads.incidents, open_only=open_only))
+
+    async def incident_events(self, incident_id: str) -> list[IncidentEvent]:
+        """An incident's timeline."""
+        return await self._read(partial(reads.incident_events, incident_id=incident_id))
+
+    async def deploys_between(self, start: str, end: str, service: str | None = None) -> list[DeployRecord]:
+        """Deploys that started in [start, end]."""
+        return await self._read(partial(reads.deploys_between, start=start, end=end, service=service))
 
     async def unposted(self, limit: int = 20) -> list[Announcement]:
         """Queued posts."""

@@ -88,19 +88,24 @@ def split_statements(sql: str) -> list[str]:
 
 
 def migrate(conn: sqlite3.Connection, migrations: list[Migration]) -> list[int]:
-    """Apply every migration newer than the database, all in one transaction (forward only)."""
+    """Apply every migration the database has not recorded, in version order, in one transaction (forward only).
+
+    A number may be reserved for a change still being written elsewhere; when it lands after a
+    higher one was applied, it is applied then (whatever is recorded is never applied twice).
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
                      "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
-        current = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0])
+        recorded = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+        current = max(recorded, default=0)
         newest = max((m.version for m in migrations), default=0)
         if current > newest:
             raise RuntimeError(f"the database is at schema version {current}, newer than this Opscord "
                                f"({newest}); upgrade Opscord instead")
         applied = []
         for migration in migrations:
-            if migration.version <= current:
+            if migration.version in recorded:
                 continue
             for statement in split_statements(migration.sql):
                 conn.execute(statement)

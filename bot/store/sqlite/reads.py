@@ -17,6 +17,7 @@ from bot.store.records import (
     Decision,
     DeployRecord,
     Incident,
+    IncidentEvent,
     Lock,
     Operation,
     StoreCounts,
@@ -141,6 +142,22 @@ def incidents(conn: sqlite3.Connection, open_only: bool) -> list[Incident]:
     where = "WHERE status NOT IN ('resolved', 'opening', 'failed')" if open_only else ""
     return [Incident(*rec) for rec in conn.execute(
         f"SELECT {', '.join(INCIDENT_FIELDS)} FROM incidents {where} ORDER BY created_at")]  # noqa: S608
+
+
+def incident_events(conn: sqlite3.Connection, incident_id: str) -> list[IncidentEvent]:
+    """An incident's events, in the order they happened."""
+    return [IncidentEvent(*rec) for rec in conn.execute(
+        "SELECT id, incident_id, at, kind, actor_id, actor_name, status, text FROM incident_events "
+        "WHERE incident_id = ? ORDER BY id", (incident_id,))]
+
+
+def deploys_between(conn: sqlite3.Connection, start: str, end: str, service: str | None) -> list[DeployRecord]:
+    """Deploys and rollbacks that started in [start, end], of one service or all, oldest first."""
+    where, params = "started_at >= ? AND started_at <= ?", [start, end]
+    if service is not None:
+        where, params = f"{where} AND service = ?", [*params, service]
+    return [DeployRecord(*rec) for rec in conn.execute(
+        f"SELECT {_DEPLOY_COLUMNS} FROM deploys WHERE {where} ORDER BY started_at, id", params)]  # noqa: S608
 
 
 def unposted(conn: sqlite3.Connection, limit: int) -> list[Announcement]:

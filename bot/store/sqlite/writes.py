@@ -14,8 +14,6 @@ from bot.store.records import OPERATION_FIELDS, AuditEntry, AuditRow, Decision, 
 from bot.store.sqlite.reads import lock_of, operation_of
 from bot.times import now_iso, utc_timestamp
 
-_INCIDENT_FIELDS = frozenset({"status", "thread_id", "pager_key", "statuspage_id", "resolved_at", "postmortem_event",
-                              "commander_id", "commander_name"})
 _AUDIT_INSERT = ("INSERT INTO audit_log (id, timestamp, user, command, approved_by, result, duration_seconds, channel,"
                  " extra, prev_hash, hash, user_id, service, environment, action, request_id, interaction_id)"
                  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -103,6 +101,12 @@ def _apply_step(conn: sqlite3.Connection, step: c.Step) -> Operation | None:
                      (step.status, now_iso(), step.op_id))
     elif isinstance(step, c.UpdateIncident):
         _update_incident(conn, step)
+    elif isinstance(step, c.RecordIncidentEvent):
+        if step.kind not in c.INCIDENT_EVENT_KINDS:
+            raise ValueError(f"unknown incident event {step.kind!r}")
+        conn.execute("INSERT INTO incident_events (incident_id, at, kind, actor_id, actor_name, status, text) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                     (step.incident_id, now_iso(), step.kind, step.actor_id, step.actor_name, step.status, step.text))
     elif isinstance(step, c.Announce):
         conn.execute("INSERT INTO announcements (target, text, created_at, ping_user, reply_to) VALUES (?, ?, ?, ?, ?)",
                      (step.target, step.text, now_iso(), step.ping_user, step.reply_to))
@@ -196,7 +200,7 @@ def _reserve_incident(conn: sqlite3.Connection, step: c.ReserveIncident) -> str:
 
 
 def _update_incident(conn: sqlite3.Connection, step: c.UpdateIncident) -> None:
-    unknown = set(step.fields) - _INCIDENT_FIELDS
+    unknown = set(step.fields) - c.MUTABLE_INCIDENT_FIELDS
     if unknown:
         raise ValueError(f"an incident's {', '.join(sorted(unknown))} cannot change")
     sets = ", ".join(f"{name} = ?" for name in step.fields)
