@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import click_entry, operation_entry
-from bot.pipeline.types import Click
+from bot.pipeline.types import AlreadyHandled, Click
 from bot.processes import THIS_PROCESS
 from bot.store import Change, Decision, Operation, Store
-from bot.store.changes import Append, Conflict, RecordDecision, Step, TakeLock, UpdateOperation
+from bot.store.changes import Append, ClaimInteraction, Conflict, RecordDecision, Step, TakeLock, UpdateOperation
 from bot.times import now_iso
 
 
@@ -68,16 +68,17 @@ class Decisions:
             return await self._repeated(click, op, decisions, len(approvers))
         count = len(approvers) + 1
         decision = RecordDecision(op.id, actor.id, actor.name, "approve")
+        claim = _claim(click)
         row = Append(click_entry(click, op, "approved", approvals=f"{count}/{op.approvals_required}"))
         if count < op.approvals_required:
-            applied = await self._store.apply(Change.of(decision, UpdateOperation(op.id, touch=True), row))
+            applied = await self._store.apply(Change.of(claim, decision, UpdateOperation(op.id, touch=True), row))
         else:
-            applied = await self._store.apply(Change.of(decision, *self._last_approval(op), row))
+            applied = await self._store.apply(Change.of(claim, decision, *self._last_approval(op), row))
             if applied.conflict is not None and applied.conflict.reason == "lock":
                 assert applied.conflict.lock is not None
                 outcome = messages.locked_at_approval(op, applied.conflict.lock)
                 applied = await self._store.apply(Change.of(
-                    decision, states.move(op.id, ("pending_approval",), "failed", finished_at=now_iso(),
+                    claim, decision, states.move(op.id, ("pending_approval",), "failed", finished_at=now_iso(),
                                           outcome=outcome), row,
                     Append(operation_entry(op, "locked", error=messages.locked(applied.conflict.lock)))))
         return await self._outcome(click, op, applied.conflict, applied.operation)
@@ -95,7 +96,7 @@ class Decisions:
             return await self._refuse(click, op, messages.only_approvers(op, "reject"), "denied")
         status = "cancelled" if own else "rejected"
         applied = await self._store.apply(Change.of(
-            RecordDecision(op.id, actor.id, actor.name, "reject"),
+            _claim(click), RecordDecision(op.id, actor.id, actor.name, "reject"),
             states.move(op.id, ("pending_approval",), status, finished_at=now_iso()),
             Append(click_entry(click, op, status))))
         return await self._outcome(click, op, applied.conflict, applied.operation)
@@ -111,7 +112,7 @@ class Decisions:
             steps = (states.move(op.id, ("pending_confirmation",), "approved", holder=str(THIS_PROCESS)),
                      TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)))
             result = "confirmed"
-        applied = await self._store.apply(Change.of(*steps, Append(click_entry(click, op, result))))
+        applied = await self._store.apply(Change.of(_claim(click), *steps, Append(click_entry(click, op, result))))
         if applied.conflict is not None and applied.conflict.reason == "lock":
             assert applied.conflict.lock is not None
             outcome = messages.locked_at_approval(op, applied.conflict.lock)
@@ -124,6 +125,8 @@ class Decisions:
                        moved: Operation | None) -> Decided:
         """The state after an applied decision, or a refusal when someone else decided first."""
         if conflict is not None:
+            if conflict.reason == "duplicate":
+                raise AlreadyHandled(click.call.interaction_id)
             if conflict.reason == "decided":
                 _, decisions = await self._store.operation_and_decisions(op.id)
                 approvals = sum(1 for d in decisions if d.decision == "approve")
@@ -162,6 +165,11 @@ class Decisions:
                 Append(operation_entry(op, "expired"))))
             count += applied.ok
         return count
+
+
+def _claim(click: Click) -> ClaimInteraction | None:
+    """The click's exactly-once key (a CLI approval has no interaction)."""
+    return ClaimInteraction(click.call.interaction_id, click.op_id) if click.call.interaction_id else None
 
 
 def _same_message(op: Operation, click: Click) -> bool:

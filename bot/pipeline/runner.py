@@ -19,10 +19,19 @@ from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import operation_entry
 from bot.pipeline.types import Actor
-from bot.processes import ProcessIdentity
+from bot.processes import THIS_PROCESS, ProcessIdentity
 from bot.providers import ProviderRegistry
 from bot.store import Change, Decision, Operation, Store
-from bot.store.changes import Announce, Append, FinishDeploy, FreeLock, StartDeploy, Step, UpdateOperation
+from bot.store.changes import (
+    Announce,
+    Append,
+    FinishDeploy,
+    FreeLock,
+    StartDeploy,
+    StartExecution,
+    Step,
+    UpdateOperation,
+)
 from bot.times import now_iso
 from integrations.base import HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError
@@ -89,7 +98,8 @@ class Runner:
             return await self._store.operation(op.id)
         deploys = op.action in ("deploy", "rollback")
         applied = await self._store.apply(Change.of(
-            states.move(op.id, ("approved",), "running", started_at=now_iso()), StartDeploy(op) if deploys else None))
+            states.move(op.id, ("approved",), "running", started_at=now_iso()), StartDeploy(op) if deploys else None,
+            StartExecution(op.id, str(THIS_PROCESS))))  # exactly once: one provider call per attempt
         if not applied.ok:
             return await self._store.operation(op.id)
         self._changed.set()
