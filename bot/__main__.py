@@ -66,8 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--db", type=Path, help="SQLite database (default: sandbox.db)")
     store = sub.add_parser("store", help="move the store between backends")
     store_sub = store.add_subparsers(dest="store_cmd", required=True)
-    copy = store_sub.add_parser("migrate", help="copy a SQLite database into an empty PostgreSQL one (chain verified)")
-    copy.add_argument("--from", dest="source", required=True, metavar="sqlite:PATH")
+    copy = store_sub.add_parser("migrate", help="create or upgrade the PostgreSQL schema; with --from, copy a SQLite "
+                                "database into it (chain verified)")
+    copy.add_argument("--from", dest="source", metavar="sqlite:PATH")
     copy.add_argument("--to", dest="target", metavar="postgresql://…", help="default: OPSCORD_DATABASE_URL")
     bench = sub.add_parser("bench", help="measure Opscord against its baselines (a dev tool; minutes)")
     size = bench.add_mutually_exclusive_group()
@@ -211,14 +212,20 @@ def _database(value: str | None) -> Path | str:
     return settings.database_url or settings.opscord_db
 
 
-async def store_migrate(source: str, target: str | None) -> int:
-    """`store migrate --from sqlite:PATH --to postgresql://…`: copy, then verify the copy's chain."""
+async def store_migrate(source: str | None, target: str | None) -> int:
+    """`store migrate [--from sqlite:PATH] --to postgresql://…`: the schema; with --from, copy and verify the chain."""
     from bot.store.copy import CopyRefused, copy_sqlite_to_postgres
 
-    if not source.startswith("sqlite:"):
+    if source is not None and not source.startswith("sqlite:"):
         raise SystemExit("opscord: --from must be sqlite:PATH")
     if not target or not is_postgres_url(target):
         raise SystemExit("opscord: --to must be a postgresql:// URL (or set OPSCORD_DATABASE_URL)")
+    if source is None:
+        store = await open_store(Path(), target)
+        head = await store.audit_head()
+        await store.close()
+        print(f"schema up to date; {head[0]} audit rows")
+        return 0
     try:
         report = await copy_sqlite_to_postgres(Path(source.removeprefix("sqlite:")), target)
     except CopyRefused as exc:

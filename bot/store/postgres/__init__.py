@@ -80,7 +80,11 @@ class PostgresStore:
         """Connect, carry the schema forward through the pending migrations, open the read pool."""
         writer = await connect(url, **WRITER_SETTINGS)
         try:
-            await migrate(writer, bundled_migrations() if migrations is None else migrations)
+            try:
+                await migrate(writer, bundled_migrations() if migrations is None else migrations)
+            except asyncpg.InsufficientPrivilegeError as exc:
+                raise RuntimeError(f"the database's schema needs migrating and this role may not ({exc}): run "
+                                   "`python -m bot store migrate --to URL` as the database's owner") from exc
             pool = await asyncpg.create_pool(url, min_size=1, max_size=READERS,
                                              server_settings={"application_name": "opscord"})
         except BaseException:
