@@ -11,10 +11,11 @@ from `pg_stat_activity`, and the standby does not wait for the expiry.
 - Taking the lease bumps the epoch; the store stamps every write transaction with it and the
   database refuses a write of an older epoch (`Fenced`), so a leader that wakes after a takeover
   cannot approve, execute or audit anything.
-- The leader renews every `ttl / 5` s. The moment it finds the lease taken — or cannot renew it
-  for a whole `ttl`, or the database fences one of its writes — it leaves the gateway at once by
-  ending the process (exit code 3, `LOST_LEASE_EXIT`): nothing of it can act any more, and its
-  service manager starts it again as a standby.
+- The leader renews every `ttl / 5` s. The moment it finds the lease taken — or has not renewed
+  it for `0.8 * ttl` (it hung, or lost the database: it leaves before the lease can expire), or
+  the database fences one of its writes — it leaves the gateway at once by ending the process
+  (exit code 3, `LOST_LEASE_EXIT`): nothing of it can act any more, and its service manager
+  starts it again as a standby.
 
 With SQLite there is no lease: one process, as before (`Leadership.of` returns None).
 """
@@ -73,7 +74,7 @@ class Leadership:
         """The leadership for a replica's store (None for SQLite: a single process needs no lease)."""
         if not isinstance(store, PostgresStore):
             return None
-        return cls(store, Lease(store.url), ttl=ttl)
+        return cls(store, Lease(store.url, timeout=max(0.5, ttl / 3)), ttl=ttl)
 
     @property
     def leading(self) -> bool:
@@ -144,25 +145,31 @@ class Leadership:
             log.warning("could not post the takeover line: %s", exc)
 
     async def _hold(self) -> None:
-        assert self.taken is not None
-        interval = self.ttl / 5
+        """Renew every `ttl / 5` s; step down once `0.8 * ttl` has passed without a renewal.
+
+        The database lets the lease expire `ttl` after the last renewal (on its clock, which started
+        no earlier than ours), so a leader cut off from it — or waking from a stop — leaves the
+        gateway before a standby can take over: the two are never connected at once.
+        """
+        assert self.taken is not None and self.renewed_at is not None
+        interval, safe = self.ttl / 5, self.ttl * 0.8
         while self.lost_reason is None:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, min(interval, self.renewed_at + safe - time.monotonic())))
+            left = self.renewed_at + safe - time.monotonic()
+            if left <= 0:
+                self.lose(f"could not renew the lease for {safe:.1f} s (stalled, or cut off from the database)")
+                return
             started = time.monotonic()
             try:
-                kept = await self.lease.renew(self.taken.epoch, self.ttl)
-            except Exception as exc:  # the database is away: the lease holds until `ttl` after the last renewal
+                kept = await asyncio.wait_for(self.lease.renew(self.taken.epoch, self.ttl), left)
+            except Exception as exc:  # the database is away: retry until the safe time is up
                 self.lease.drop()
-                assert self.renewed_at is not None
-                if time.monotonic() - self.renewed_at >= self.ttl:
-                    self.lose(f"could not renew the lease for {self.ttl:.1f} s ({exc})")
-                else:
-                    log.warning("could not renew the leader lease (will retry): %s", exc)
+                log.warning("could not renew the leader lease (will retry): %s", exc or type(exc).__name__)
                 continue
             if not kept:
                 self.lose("another replica holds the lease now (a newer epoch)")
-            else:
-                self.renewed_at = started
+                return
+            self.renewed_at = started
 
     def lose(self, reason: str) -> None:
         """This replica is no longer the leader: refuse every write, then leave the gateway at once."""

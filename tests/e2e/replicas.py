@@ -160,3 +160,41 @@ class Pair:
         for replica in self.replicas:
             replica.stop()
         await self.emu.stop()
+
+
+class Partition:
+    """A TCP proxy to the cluster's unix socket that can be cut like a network: once cut, bytes in
+    either direction are dropped (the sockets stay open, as with a partition) and new connections
+    are closed at once."""
+
+    def __init__(self, socket_path: str) -> None:
+        self.socket_path = socket_path
+        self.cut = False
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.cut:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_unix_connection(self.socket_path)
+
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            while data := await src.read(65536):
+                if not self.cut:
+                    dst.write(data)
+                    await dst.drain()
+
+        try:
+            await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer), return_exceptions=True)
+        finally:
+            for w in (writer, up_writer):
+                w.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()

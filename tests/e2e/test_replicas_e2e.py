@@ -103,3 +103,33 @@ async def test_sigstop_past_the_lease_then_sigcont_fences_the_old_leader_and_a_c
     assert len(pair.runs_of("svc-01")) == 1  # the deploy ran exactly once
     assert [(r["attempt"], r["epoch"]) for r in await pair.query("SELECT attempt, epoch FROM executions")] == [(1, 2)]
     print(pair.verify(), flush=True)
+
+
+async def test_a_leader_cut_off_from_the_database_steps_down_and_the_standby_takes_over(pair, pg_database):
+    from urllib.parse import parse_qs, urlparse
+
+    from tests.e2e.replicas import Partition
+
+    query = parse_qs(urlparse(pair.bot_url).query)
+    partition = Partition(f"{query['host'][0]}/.s.PGSQL.{query['port'][0]}")
+    await partition.start()
+    database = urlparse(pair.bot_url).path.lstrip("/")
+    through = f"postgresql://opscord_bot@127.0.0.1:{partition.port}/{database}"
+    try:
+        a = pair.spawn("a", OPSCORD_DATABASE_URL=through)
+        await pair.wait_identified(1)
+        await pair.wait_log(a, "took the leader lease")
+        b = pair.spawn("b")
+        await pair.wait_log(b, "standing by")
+        cut = time.monotonic()
+        partition.cut = True
+        connected = await pair.wait_identified(2, timeout=FAILOVER_LIMIT_S + 5)
+        print(f"\nfailover after the leader lost the database: the standby connected {connected - cut:.2f} s later",
+              flush=True)
+        assert connected - cut < FAILOVER_LIMIT_S
+        code = await asyncio.to_thread(a.proc.wait, 15)
+        print(f"the cut-off leader stepped down: exit {code} after {time.monotonic() - cut:.2f} s", flush=True)
+        assert code == 3 and "could not renew the lease" in a.text()
+        assert b.health()["role"] == "leader"
+    finally:
+        await partition.stop()

@@ -10,6 +10,7 @@ bot.leader's.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,31 +68,33 @@ class LeaseState:
 class Lease:
     """The lease row, reached through a connection of its own (never shared with the store's pool)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeout: float = 2.0) -> None:
+        """`timeout` bounds every call, so a database that stopped answering (a partition) is an error in time."""
         self._url = url
+        self._timeout = timeout
         self._conn: asyncpg.Connection[Any] | None = None
 
     async def _connection(self) -> asyncpg.Connection[Any]:
         if self._conn is None or self._conn.is_closed():
-            self._conn = await connect(self._url, statement_timeout="3000")
+            self._conn = await asyncio.wait_for(connect(self._url, statement_timeout="3000"), self._timeout)
         return self._conn
 
     async def try_acquire(self, holder: str, ttl: float) -> Taken | None:
         """Take the lease if it is free, expired, or its holder's session is gone; None while it is held."""
-        rec = await (await self._connection()).fetchrow(_ACQUIRE, holder, ttl)
+        rec = await (await self._connection()).fetchrow(_ACQUIRE, holder, ttl, timeout=self._timeout)
         return Taken(int(rec[0]), rec[1], bool(rec[2])) if rec else None
 
     async def renew(self, epoch: int, ttl: float) -> bool:
         """Extend the lease by `ttl` seconds from now; False when another replica took it (a newer epoch)."""
-        return await (await self._connection()).fetchval(_RENEW, epoch, ttl) is not None
+        return await (await self._connection()).fetchval(_RENEW, epoch, ttl, timeout=self._timeout) is not None
 
     async def release(self, epoch: int) -> None:
         """Give the lease up (a graceful stop), so a standby takes over at once."""
-        await (await self._connection()).execute(_RELEASE, epoch)
+        await (await self._connection()).execute(_RELEASE, epoch, timeout=self._timeout)
 
     async def current(self) -> LeaseState:
         """Who holds the lease, under which epoch, and how fresh it is."""
-        rec = await (await self._connection()).fetchrow(_CURRENT)
+        rec = await (await self._connection()).fetchrow(_CURRENT, timeout=self._timeout)
         assert rec is not None
         return LeaseState(int(rec[0]), rec[1], bool(rec[2]), rec[3], rec[4])
 
