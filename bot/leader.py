@@ -127,13 +127,26 @@ class Leadership:
         return f"🔁 Replica `{self.name}` took over the Discord gateway{previous}: leader epoch {self.taken.epoch}."
 
     def announce_when_ready(self, bot: OpsBot) -> None:
-        """Post the takeover's line in the audit channel once the gateway is ready."""
+        """Once the gateway is ready: post the takeover's line in the audit channel, then sweep every `ttl` s."""
         self._announcing = asyncio.create_task(self._announce(bot), name="takeover-line")
 
     async def _announce(self, bot: OpsBot) -> None:
+        await bot.wait_until_ready()
+        await self._post_line(bot)
+        await self._sweep(bot)
+
+    async def _sweep(self, bot: OpsBot) -> None:
+        """Every `ttl` s, settle what a deposed leader left: alive at the takeover (stopped), gone since."""
+        while True:
+            await asyncio.sleep(self.ttl)
+            try:
+                await bot.app.pipeline.recovery.recover(others_only=True)
+            except Exception as exc:  # the next sweep tries again
+                log.warning("sweeping for a deposed leader's operations failed: %s", exc)
+
+    async def _post_line(self, bot: OpsBot) -> None:
         from bot.client.guild import resolve_channel
 
-        await bot.wait_until_ready()
         config = bot.app.config
         channel = resolve_channel(bot, config.guild.id, config.channels.audit)
         if channel is None:

@@ -69,11 +69,17 @@ class Recovery:
         self.adopted: set[str] = set()
         """Operations whose orphaned provider this process waits for."""
 
-    async def recover(self) -> RecoveryReport:
-        """Settle every operation and lock left by a process that is gone."""
+    async def recover(self, *, others_only: bool = False) -> RecoveryReport:
+        """Settle every operation and lock left by a process that is gone.
+
+        `others_only` leaves this process's own operations alone: a leader's later sweep for what a
+        deposed leader (alive at the takeover, gone since) left behind.
+        """
         report = RecoveryReport()
         for op in await self._store.operations(*states.HOLDING):
             if holder_alive(op.holder):  # another live process runs it (the CLI fallback, say)
+                continue
+            if others_only and op.holder == str(THIS_PROCESS):
                 continue
             orphans = orphans_of(op)
             if not orphans:
