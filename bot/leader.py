@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 LOST_LEASE_EXIT = 3
+SAFE_SHARE = 0.8
+"""The share of the lease after its last renewal that a leader trusts it for (it leaves before it can expire)."""
 
 
 def _exit_now(code: int) -> None:
@@ -107,7 +109,7 @@ class Leadership:
     def _lead(self, taken: Taken) -> None:
         self.taken, self.lost_reason = taken, None
         self._acquired_at = self.renewed_at = time.monotonic()
-        self.store.fence(taken.epoch)
+        self.store.fence(taken.epoch, valid_until=self.renewed_at + self.ttl * SAFE_SHARE)
         self._task = asyncio.create_task(self._hold(), name="leader-lease")
         how = "its lease expired" if taken.expired else "its session ended"
         log.warning("took the leader lease: epoch %d%s", taken.epoch,
@@ -165,7 +167,7 @@ class Leadership:
         gateway before a standby can take over: the two are never connected at once.
         """
         assert self.taken is not None and self.renewed_at is not None
-        interval, safe = self.ttl / 5, self.ttl * 0.8
+        interval, safe = self.ttl / 5, self.ttl * SAFE_SHARE
         while self.lost_reason is None:
             await asyncio.sleep(max(0.0, min(interval, self.renewed_at + safe - time.monotonic())))
             left = self.renewed_at + safe - time.monotonic()
@@ -183,6 +185,7 @@ class Leadership:
                 self.lose("another replica holds the lease now (a newer epoch)")
                 return
             self.renewed_at = started
+            self.store.valid_until = started + safe
 
     def lose(self, reason: str) -> None:
         """This replica is no longer the leader: refuse every write, then leave the gateway at once."""

@@ -156,6 +156,13 @@ class Pair:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
+    def assert_no_errors(self) -> None:
+        """No replica logged an ERROR or a traceback (a lost lease is a WARNING)."""
+        for replica in self.replicas:
+            text = replica.text()
+            assert " ERROR " not in text and "Traceback" not in text, f"{replica.name}:\n{text[-3000:]}"
+            assert TOKEN not in text
+
     async def stop(self) -> None:
         for replica in self.replicas:
             replica.stop()

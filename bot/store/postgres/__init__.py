@@ -15,6 +15,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -69,6 +70,8 @@ class PostgresStore:
         self._queue: asyncio.Queue[tuple[Change, asyncio.Future[Applied]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = asyncio.create_task(self._write_loop(), name="store-writer")
         self._epoch: int | object | None = None
+        self.valid_until: float | None = None
+        """While fenced: the monotonic time the leader's lease is surely still its own (None: no limit)."""
         self.appended: collections.Counter[str] = collections.Counter()
         self.fenced_writes = 0
         """Changes refused because this process's epoch was stale (for /metrics and the tests)."""
@@ -97,9 +100,25 @@ class PostgresStore:
         """Refuse every write (this replica does not hold the lease)."""
         self._epoch = _STANDBY
 
-    def fence(self, epoch: int) -> None:
-        """Stamp every following write transaction with `epoch`; the database refuses it once a newer one exists."""
+    def fence(self, epoch: int, valid_until: float | None = None) -> None:
+        """Stamp every following write transaction with `epoch`; the database refuses it once a newer one exists.
+
+        Past `valid_until` (monotonic; the leader moves it on with each renewal) writes are refused
+        here already, and a write that failed because its connection was lost meanwhile (a leader
+        stopped in the middle of a transaction wakes to find its session ended) counts as fenced.
+        """
         self._epoch = epoch
+        self.valid_until = valid_until
+
+    def _stale(self) -> bool:
+        return self.valid_until is not None and time.monotonic() > self.valid_until
+
+    def _refuse(self, changes: list[Change], reason: str) -> list[Applied | BaseException]:
+        self.fenced_writes += len(changes)
+        log.warning("the database refused %d change(s): %s", len(changes), reason)
+        if self.on_fenced is not None:
+            self.on_fenced(reason)
+        return [Fenced(reason)] * len(changes)
 
     @property
     def epoch(self) -> int | None:
@@ -142,6 +161,8 @@ class PostgresStore:
             self.fenced_writes += len(changes)
             return [Fenced("this replica is a standby: it does not write")] * len(changes)
         epoch = self.epoch
+        if self._stale():
+            return self._refuse(changes, "fenced: this replica's lease ran out before the write")
         try:
             try:
                 return await self._commit(changes, epoch, careful=False)
@@ -149,14 +170,16 @@ class PostgresStore:
                 return await self._commit(changes, epoch, careful=True)
         except asyncpg.PostgresError as exc:
             if exc.sqlstate == FENCED_SQLSTATE:
-                self.fenced_writes += len(changes)
-                log.warning("the database refused %d change(s): %s", len(changes), exc)
-                if self.on_fenced is not None:
-                    self.on_fenced(str(exc))
-                return [Fenced(str(exc))] * len(changes)
+                return self._refuse(changes, str(exc))
+            if self._stale():
+                return self._refuse(changes, f"fenced: this replica's lease ran out during the write ({exc})")
             log.error("the store could not commit %d change(s): %s", len(changes), exc)
+            if self._writer.is_closed():  # e.g. the server ended the session: the next batch gets a new one
+                await self._reconnect()
             return [exc] * len(changes)
         except (OSError, asyncpg.InterfaceError) as exc:  # the connection is gone: all fail, the next batch retries
+            if self._stale():
+                return self._refuse(changes, f"fenced: this replica's lease ran out during the write ({exc})")
             log.error("the store could not commit %d change(s): %s", len(changes), exc)
             await self._reconnect()
             return [exc] * len(changes)

@@ -73,6 +73,8 @@ class Lease:
         self._url = url
         self._timeout = timeout
         self._conn: asyncpg.Connection[Any] | None = None
+        self._busy = asyncio.Lock()
+        """One call at a time on the connection (the renewal and /healthz share it)."""
 
     async def _connection(self) -> asyncpg.Connection[Any]:
         if self._conn is None or self._conn.is_closed():
@@ -81,20 +83,24 @@ class Lease:
 
     async def try_acquire(self, holder: str, ttl: float) -> Taken | None:
         """Take the lease if it is free, expired, or its holder's session is gone; None while it is held."""
-        rec = await (await self._connection()).fetchrow(_ACQUIRE, holder, ttl, timeout=self._timeout)
+        async with self._busy:
+            rec = await (await self._connection()).fetchrow(_ACQUIRE, holder, ttl, timeout=self._timeout)
         return Taken(int(rec[0]), rec[1], bool(rec[2])) if rec else None
 
     async def renew(self, epoch: int, ttl: float) -> bool:
         """Extend the lease by `ttl` seconds from now; False when another replica took it (a newer epoch)."""
-        return await (await self._connection()).fetchval(_RENEW, epoch, ttl, timeout=self._timeout) is not None
+        async with self._busy:
+            return await (await self._connection()).fetchval(_RENEW, epoch, ttl, timeout=self._timeout) is not None
 
     async def release(self, epoch: int) -> None:
         """Give the lease up (a graceful stop), so a standby takes over at once."""
-        await (await self._connection()).execute(_RELEASE, epoch, timeout=self._timeout)
+        async with self._busy:
+            await (await self._connection()).execute(_RELEASE, epoch, timeout=self._timeout)
 
     async def current(self) -> LeaseState:
         """Who holds the lease, under which epoch, and how fresh it is."""
-        rec = await (await self._connection()).fetchrow(_CURRENT, timeout=self._timeout)
+        async with self._busy:
+            rec = await (await self._connection()).fetchrow(_CURRENT, timeout=self._timeout)
         assert rec is not None
         return LeaseState(int(rec[0]), rec[1], bool(rec[2]), rec[3], rec[4])
 
