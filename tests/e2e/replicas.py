@@ -50,6 +50,10 @@ class Replica:
         except urllib.error.HTTPError as exc:
             return json.loads(exc.read())
 
+    def metrics(self) -> str:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as response:  # noqa: S310
+            return response.read().decode()
+
     def text(self) -> str:
         return self.log.read_text(errors="replace")
 

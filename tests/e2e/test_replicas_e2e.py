@@ -29,6 +29,10 @@ async def test_kill_9_of_the_leader_with_an_approval_pending(pair):
     await asyncio.sleep(1.0)
     assert pair.emu.identify_count == 1, "the standby connected to Discord"
     assert a.health()["role"] == "leader" and b.health()["role"] == "standby" and b.health()["status"] == "standby"
+    standby = b.health()
+    assert standby["epoch"] == 1 and standby["leader"] == a.health()["replica"] and standby["lease_age_seconds"] < 2
+    assert "opscord_leader 0" in b.metrics() and "opscord_leader 1" in a.metrics()
+    assert "opscord_leader_epoch 1" in b.metrics() and "opscord_lease_age_seconds" in b.metrics()
     message = await pair.request_waiting()
 
     killed = time.monotonic()
@@ -51,6 +55,7 @@ async def test_kill_9_of_the_leader_with_an_approval_pending(pair):
     assert [(r["attempt"], r["epoch"]) for r in executions] == [(1, lease["epoch"])]
     health = b.health()
     assert health["role"] == "leader" and health["epoch"] == lease["epoch"] == 2 and health["status"] == "ok"
+    assert "opscord_leader 1" in b.metrics() and "opscord_leader_epoch 2" in b.metrics()
     lines = [m.content for m in pair.emu.messages(pair.audit_channel)]
     assert any("took over the Discord gateway" in (line or "") and "epoch 2" in line for line in lines), lines
     takeovers = await pair.query("SELECT extra FROM audit_log WHERE command = 'leader takeover' ORDER BY id")
