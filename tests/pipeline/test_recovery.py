@@ -138,3 +138,6 @@ async def test_a_leaders_sweep_leaves_its_own_operations_and_settles_a_gone_hold
     theirs = await held(world, "op-00000000b2", str(dead_process()))
     report = await world.app.pipeline.recovery.recover(others_only=True)
     assert report.interrupted == [theirs.id]
+    elsewhere = await held(world, "op-00000000b3", "other-host:4242:x.1")  # e.g. the CLI fallback on another host
+    report = await world.app.pipeline.recovery.recover(others_only=True)
+    assert report.interrupted == [] and (await world.app.store.operation(elsewhere.id)).status == "running"
