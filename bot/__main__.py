@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from bot.store import Store, open_store
+from bot.store import Store, is_postgres_url, open_store
 
 
 def _settings() -> Settings:
@@ -25,6 +25,9 @@ def _settings() -> Settings:
         raise SystemExit(f"opscord: invalid settings: {problems}") from None
 
 
+_DB_HELP = "SQLite path or postgresql:// URL (default: OPSCORD_DATABASE_URL, else OPSCORD_DB)"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="opscord", description="ChatOps for Discord.")
     sub = parser.add_subparsers(dest="cmd")
@@ -33,14 +36,14 @@ def _parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit.add_subparsers(dest="audit_cmd", required=True)
     verify = audit_sub.add_parser("verify", help="check the hash chain")
-    verify.add_argument("--db", type=Path)
+    verify.add_argument("--db", help=_DB_HELP)
     verify.add_argument("--expect", action="append", default=[], metavar="ROW:HASH",
                         help="a checkpoint (as posted in the audit channel) the chain must still match")
     export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
-    export.add_argument("--db", type=Path)
+    export.add_argument("--db", help=_DB_HELP)
     export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
     dora_cmd = audit_sub.add_parser("dora", help="DORA metrics from the deploy history and incidents")
-    dora_cmd.add_argument("--db", type=Path)
+    dora_cmd.add_argument("--db", help=_DB_HELP)
     dora_cmd.add_argument("--days", type=int, default=30)
     dora_cmd.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     policy = sub.add_parser("policy", help="explain the approval policy")
@@ -61,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
     sandbox.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     sandbox.add_argument("--db", type=Path, help="SQLite database (default: sandbox.db)")
+    store = sub.add_parser("store", help="move the store between backends")
+    store_sub = store.add_subparsers(dest="store_cmd", required=True)
+    copy = store_sub.add_parser("migrate", help="create or upgrade the PostgreSQL schema; with --from, copy a SQLite "
+                                "database into it (chain verified)")
+    copy.add_argument("--from", dest="source", metavar="sqlite:PATH")
+    copy.add_argument("--to", dest="target", metavar="postgresql://…", help="default: OPSCORD_DATABASE_URL")
     bench = sub.add_parser("bench", help="measure Opscord against its baselines (a dev tool; minutes)")
     size = bench.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="a smaller run, under two minutes")
@@ -76,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "check-config":
         return check_config(args.path)
     if args.cmd == "audit":
-        db_path = args.db or _settings().opscord_db
+        db_path = _database(args.db)
         if args.audit_cmd == "verify":
             return asyncio.run(audit_verify(db_path, _checkpoints(args.expect)))
         if args.audit_cmd == "dora":
@@ -91,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.sandbox import run_sandbox
 
         return run_sandbox(_settings(), script=args.script, config_path=args.config, db_path=args.db)
+    if args.cmd == "store":
+        return asyncio.run(store_migrate(args.source, args.target or _settings().database_url))
     if args.cmd == "bench":
         from bot.bench import run as run_bench
 
@@ -193,11 +204,46 @@ def _normalize_since(since: str | None) -> str | None:
         raise SystemExit(f"opscord: --since {since[:40]!r} is not an ISO date or timestamp") from None
 
 
+def _database(value: str | None) -> Path | str:
+    """`--db` as given (a path or a postgresql:// URL), else the settings' PostgreSQL URL, else OPSCORD_DB."""
+    if value:
+        return value if is_postgres_url(value) else Path(value)
+    settings = _settings()
+    return settings.database_url or settings.opscord_db
+
+
+async def store_migrate(source: str | None, target: str | None) -> int:
+    """`store migrate [--from sqlite:PATH] --to postgresql://…`: the schema; with --from, copy and verify the chain."""
+    from bot.store.copy import CopyRefused, copy_sqlite_to_postgres
+
+    if source is not None and not source.startswith("sqlite:"):
+        raise SystemExit("opscord: --from must be sqlite:PATH")
+    if not target or not is_postgres_url(target):
+        raise SystemExit("opscord: --to must be a postgresql:// URL (or set OPSCORD_DATABASE_URL)")
+    if source is None:
+        store = await open_store(Path(), target)
+        head = await store.audit_head()
+        await store.close()
+        print(f"schema up to date; {head[0]} audit rows")
+        return 0
+    try:
+        report = await copy_sqlite_to_postgres(Path(source.removeprefix("sqlite:")), target)
+    except CopyRefused as exc:
+        print(f"opscord: {exc}", file=sys.stderr)
+        return 1
+    ok = report.verify is not None and report.verify.ok
+    print("\n".join(report.lines()), file=sys.stdout if ok else sys.stderr)
+    return 0 if ok else 1
+
+
 @contextlib.asynccontextmanager
-async def _open_store(db_path: Path) -> AsyncIterator[Store]:
-    if not await asyncio.to_thread(db_path.is_file):
+async def _open_store(db_path: Path | str) -> AsyncIterator[Store]:
+    if isinstance(db_path, str):
+        store = await open_store(Path(), db_path)
+    elif not await asyncio.to_thread(db_path.is_file):
         raise SystemExit(f"opscord: no database at {db_path}")
-    store = await open_store(db_path)
+    else:
+        store = await open_store(db_path)
     try:
         yield store
     finally:
@@ -214,7 +260,7 @@ def _checkpoints(values: list[str]) -> dict[int, str]:
     return checkpoints
 
 
-async def audit_verify(db_path: Path, checkpoints: dict[int, str] | None = None) -> int:
+async def audit_verify(db_path: Path | str, checkpoints: dict[int, str] | None = None) -> int:
     """Exit 0 with "N rows, chain intact", or 1 naming the first bad row."""
     from bot.store.records import VerifyResult
 
@@ -234,7 +280,7 @@ async def audit_verify(db_path: Path, checkpoints: dict[int, str] | None = None)
     return 0 if result.ok else 1
 
 
-async def audit_dora(db_path: Path, config_path: Path, days: int) -> int:
+async def audit_dora(db_path: Path | str, config_path: Path, days: int) -> int:
     """Print the DORA metrics of the last `days` days."""
     from bot.config import ConfigError, load_config
     from bot.dora import dora
@@ -251,7 +297,7 @@ async def audit_dora(db_path: Path, config_path: Path, days: int) -> int:
     return 0
 
 
-async def audit_export(db_path: Path, since: str | None) -> int:
+async def audit_export(db_path: Path | str, since: str | None) -> int:
     """Print JSON lines in the seed's format."""
     since_norm = _normalize_since(since)
     async with _open_store(db_path) as store:

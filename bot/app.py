@@ -64,7 +64,7 @@ class App:
 async def open_foundation(settings: Settings, config: OpscordConfig,
                           environ: Mapping[str, str] | None = None) -> AsyncIterator[Foundation]:
     """Open the store and the HTTP session; close them (the store after its queued writes) on exit."""
-    store = await open_store(settings.opscord_db)
+    store = await open_store(settings.opscord_db, settings.database_url)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
     try:
         providers = ProviderRegistry(config, HttpClient(session), environ)
@@ -114,11 +114,12 @@ def secret_values(config: OpscordConfig, environ: Mapping[str, str]) -> list[str
 async def run(settings: Settings) -> int:
     """Run the bot against Discord (or whatever the URL overrides name) until SIGTERM or SIGINT."""
     from bot.client import OpsBot
+    from bot.leader import Leadership
     from bot.web import StatusServer
 
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
-    redactor = configure_logging(settings.log_level, [token])
+    redactor = configure_logging(settings.log_level, [token, *filter(None, [settings.database_url])])
     redirect_discord(settings.discord_api_base_url, settings.discord_gateway_url)
     try:
         config = load_config(settings.opscord_config)
@@ -130,8 +131,9 @@ async def run(settings: Settings) -> int:
     for problem in env_problems(config, os.environ):
         log.warning("config: %s (that provider will refuse to run)", problem)
     async with open_foundation(settings, config) as base:
+        leadership = Leadership.of(base.store, settings.opscord_lease_seconds)  # replicas on PostgreSQL; else None
         bot = OpsBot(discord_app(base))
-        status = StatusServer(bot)
+        status = StatusServer(bot, leadership)
         try:
             await status.start(settings.listen_host, settings.listen_port)
         except OSError as exc:  # the bot is more important than its own metrics: keep going
@@ -142,8 +144,14 @@ async def run(settings: Settings) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stopping.set)
         try:
+            if leadership is not None:  # a standby waits here, without connecting to Discord
+                if not await leadership.wait_until_leader(stopping):
+                    return 0
+                await base.store.append(leadership.takeover_entry())
             async with bot:
                 runner = asyncio.create_task(bot.start(token), name="discord-client")
+                if leadership is not None:
+                    leadership.announce_when_ready(bot)  # the takeover's line in the audit channel
                 stop = asyncio.create_task(stopping.wait(), name="stop-signal")
                 done, _ = await asyncio.wait({runner, stop}, return_when=asyncio.FIRST_COMPLETED)
                 if stop in done:
@@ -160,4 +168,6 @@ async def run(settings: Settings) -> int:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             await status.stop()
+            if leadership is not None:
+                await leadership.release()
     return 0

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     discord_token: SecretStr | None = Field(default=None, description="Bot token; unset runs the sandbox.")
     opscord_config: Path = Field(default=Path("opscord.example.toml"), description="Path to the TOML config.")
     opscord_db: Path = Field(default=Path("opscord.db"), description="SQLite database path.")
+    opscord_database_url: SecretStr | None = Field(
+        default=None, description="postgresql://… — the store for replicas (instead of OPSCORD_DB).")
+    opscord_lease_seconds: float = Field(default=5.0, ge=1.0, le=60.0,
+                                         description="Leader lease on PostgreSQL: a standby takes over after this.")
     discord_api_base_url: str | None = Field(default=None, description="Override Discord's REST base URL.")
     discord_gateway_url: str | None = Field(default=None, description="Override Discord's gateway URL.")
     log_level: str = Field(default="INFO")
@@ -33,6 +37,20 @@ class Settings(BaseSettings):
         if isinstance(value, str) and (not value.strip() or value.strip().lower() in _PLACEHOLDERS):
             return None
         return value
+
+    @field_validator("opscord_database_url", mode="before")
+    @classmethod
+    def _postgres_url(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL (leave it empty for SQLite at OPSCORD_DB)")
+        return value
+
+    @property
+    def database_url(self) -> str | None:
+        """The PostgreSQL URL, when the store is PostgreSQL."""
+        return self.opscord_database_url.get_secret_value() if self.opscord_database_url else None
 
     @field_validator("log_level")
     @classmethod

@@ -9,6 +9,7 @@ import time
 from aiohttp import web
 
 from bot.client import OpsBot
+from bot.leader import Leadership
 
 log = logging.getLogger(__name__)
 _JSON = "application/json"
@@ -18,8 +19,9 @@ _METRICS = "text/plain; version=0.0.4; charset=utf-8"
 class StatusServer:
     """A small aiohttp server reading the bot's state; bind it to loopback or a private network."""
 
-    def __init__(self, bot: OpsBot) -> None:
+    def __init__(self, bot: OpsBot, leadership: Leadership | None = None) -> None:
         self.bot = bot
+        self.leadership = leadership  # replicas on PostgreSQL (bot.leader): role, epoch, lease age
         self.started = time.time()
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
@@ -60,7 +62,12 @@ class StatusServer:
                 "discord": "connected" if discord_ok else "disconnected",
                 "database": "ok" if db_ok else "error", "audit_rows": head,
                 "uptime_seconds": round(time.time() - self.started)}
-        return web.Response(status=200 if discord_ok and db_ok else 503, body=json.dumps(body), content_type=_JSON)
+        healthy = discord_ok and db_ok
+        if self.leadership is not None:  # replicas: a standby is healthy without Discord
+            body |= await self.leadership.health()
+            healthy = db_ok and (discord_ok or not self.leadership.leading)
+            body["status"] = ("ok" if self.leadership.leading else "standby") if healthy else "unhealthy"
+        return web.Response(status=200 if healthy else 503, body=json.dumps(body), content_type=_JSON)
 
     async def metrics(self, request: web.Request) -> web.Response:
         """Prometheus text exposition."""
@@ -85,6 +92,8 @@ class StatusServer:
             "# HELP opscord_locks_held (service, environment) locks currently held.",
             "# TYPE opscord_locks_held gauge", f"opscord_locks_held {counts.locks}",
         ]
+        if self.leadership is not None:  # replicas: leader or standby, epoch, lease age
+            lines += await self.leadership.metric_lines()
         return web.Response(body="\n".join(lines) + "\n", headers={"Content-Type": _METRICS})
 
 

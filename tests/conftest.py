@@ -1,4 +1,4 @@
-"""Shared fixtures: a real SQLite store in tmp_path, and failing on ERROR logs."""
+"""Shared fixtures: the real store (SQLite in tmp_path, and PostgreSQL in a throwaway cluster), and failing on ERROR logs."""
 
 from __future__ import annotations
 
@@ -8,15 +8,61 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import SQLiteStore
+from bot.store import SQLiteStore, Store
+from bot.store.postgres import PostgresStore
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "opscord.example.toml"
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgres_cluster() -> Iterator[None]:
+    """The PostgreSQL cluster (started on first use) stops after the last test."""
+    from tests import postgres
+
+    yield from postgres.session_cleanup()
 
 
 @pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+def pg_database() -> Iterator[tuple[str, str]]:
+    """A fresh PostgreSQL database: (the owner's URL, the bot role's URL); skips without PostgreSQL."""
+    from tests import postgres
+
+    name = postgres.new_database()
+    try:
+        yield postgres.urls(name)
+    finally:
+        postgres.drop_database(name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """Each backend in turn: None for SQLite (a file in tmp_path), else a fresh PostgreSQL database's URL."""
+    if request.param == "sqlite":
+        yield None
+        return
+    from tests import postgres
+
+    name = postgres.new_database()
+    try:
+        yield postgres.urls(name)[0]
+    finally:
+        postgres.drop_database(name)
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     opened = await SQLiteStore.open(tmp_path / "opscord.db")
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def store(backend: str | None, tmp_path: Path) -> AsyncIterator[Store]:
+    """The store on each backend: the same tests, the same semantics."""
+    opened: Store = await SQLiteStore.open(tmp_path / "opscord.db") if backend is None else \
+        await PostgresStore.open(backend)
     yield opened
     await opened.close()
 

@@ -12,6 +12,8 @@ When the store is rewritten, re-point these, and nothing else:
 - :func:`stored_rows` — the same rows, hashed by the product, as plain tuples for the raw-sqlite3
   baseline (:data:`RAW_SCHEMA`, :data:`RAW_INSERT`), and :func:`scan_floor` — the least any chain
   check costs: read every row of the product's table and SHA-256 it.
+- :meth:`ProductAudit.open_postgres` and :func:`copy_to_postgres` — the same audit log on PostgreSQL
+  (``bot.store.postgres.PostgresStore``), and a database copied there with ``store migrate``'s copy.
 - :func:`provider_deploy` — one deploy through ``integrations.command.CommandProvider``.
 - :func:`import_runtime` — import what a running Opscord process has imported (for the spawn probe).
 """
@@ -28,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.store import AuditEntry, AuditRow, SQLiteStore
+from bot.store import AuditEntry, AuditRow, PostgresStore, SQLiteStore, Store
 from bot.store.chain import GENESIS_HASH, canonical, index_values, row_hash
+from bot.store.copy import copy_sqlite_to_postgres
 from bot.store.records import INDEXED_KEYS
 from integrations.base import OperationRequest
 from integrations.command import CommandProvider
@@ -61,7 +64,7 @@ class Row:
 class ProductAudit:
     """Opscord's audit log on a database file: durable appends, chain verification, recent rows."""
 
-    def __init__(self, store: SQLiteStore) -> None:
+    def __init__(self, store: Store) -> None:
         """Use :meth:`open`."""
         self._store = store
 
@@ -69,6 +72,11 @@ class ProductAudit:
     async def open(cls, path: Path) -> ProductAudit:
         """Open (creating and migrating) the store; its writer group-commits."""
         return cls(await SQLiteStore.open(path))
+
+    @classmethod
+    async def open_postgres(cls, url: str) -> ProductAudit:
+        """The same on PostgreSQL (the store for replicas), migrating the database first."""
+        return cls(await PostgresStore.open(url))
 
     async def append(self, row: Row) -> None:
         """Append one row; returns once it is committed."""
@@ -128,6 +136,13 @@ async def bulk_load(path: Path, rows: Iterable[Row], chunk: int = 50_000) -> Non
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
+
+
+async def copy_to_postgres(path: Path, url: str) -> None:
+    """Copy the SQLite database at ``path`` into the empty PostgreSQL database at ``url`` (chain verified)."""
+    report = await copy_sqlite_to_postgres(path, url)
+    if report.verify is None or not report.verify.ok:
+        raise RuntimeError(f"the copy to PostgreSQL did not verify: {report.verify}")
 
 
 def scan_floor(path: Path) -> int:

@@ -172,6 +172,47 @@ def store_section(report: Report, store: dict[str, Any]) -> None:
     report.data["store"] = store
 
 
+def replicas_section(report: Report, store: dict[str, Any], pg: dict[str, Any]) -> None:
+    """PostgreSQL beside SQLite (appends, /audit recent) and the failover time of two replicas."""
+    keys = ("pg_audit_rows_s", "pg_audit_ratio_vs_sqlite", "pg_audit_ratio_vs_raw", "pg_audit_recent_ms",
+            "failover_kill9_s", "failover_sigstop_s")
+    report.heading("PostgreSQL (two replicas, one database): audit appends, rows/s (fsync on)", "SQLite (Opscord)",
+                   "PostgreSQL (Opscord)", "PostgreSQL/SQLite")
+    if "skipped" in pg:
+        report.lines.append(f"  skipped: {pg['skipped']}")
+        for key in keys:
+            report.key(key, None)
+        report.data["replicas"] = pg
+        return
+    sqlite_rates, pg_rates = store["append"]["product_rows_s"], pg["append"]["product_rows_s"]
+    n = min(len(sqlite_rates), len(pg_rates))
+    ratio = paired(pg_rates[:n], sqlite_rates[:n])
+    report.row(f"{store['append_rows']:,} rows, {store['append_writers']} writers", Spread.of(sqlite_rates),
+               Spread.of(pg_rates), ratio, 0)
+    raw = paired(pg_rates, pg["append"]["raw_rows_s"])
+    report.row("  beside asyncpg, 1 transaction", Spread.of(pg["append"]["raw_rows_s"]), Spread.of(pg_rates), raw, 0)
+    report.key("pg_audit_rows_s", Spread.of(pg_rates).median)
+    report.key("pg_audit_ratio_vs_sqlite", ratio.median)
+    report.key("pg_audit_ratio_vs_raw", raw.median)
+    rows = int(pg["rows"])
+    report.heading(f"PostgreSQL: /audit recent (limit 10), ms at {rows:,} rows (copied with store migrate in "
+                   f"{pg['copy_s']:.1f} s)", "SQLite", "PostgreSQL", "PostgreSQL/SQLite")
+    worst = 0.0
+    for name in ("latest", "user_common", "user_rare", "service_common", "service_rare"):
+        ours, theirs = pg["recent_ms"][name], store["recent_ms"][name]
+        worst = max(worst, Spread.of(ours).median)
+        report.row(name.replace("_", ": ") if name != "latest" else "unfiltered", Spread.of(theirs), Spread.of(ours),
+                   paired(ours[:len(theirs)], theirs[:len(ours)]))
+    report.key("pg_audit_recent_ms", worst)
+    fail = pg["failover"]
+    report.heading(f"Failover, s until the standby is connected (lease {pg['lease_s']:g} s; median of rounds)",
+                   "rounds", "seconds", "")
+    for key, label in (("kill9_s", "leader killed (kill -9)"), ("sigstop_s", "leader stopped (SIGSTOP)")):
+        report.row(label, str(len(fail[key])), Spread.of(fail[key]))
+        report.key(f"failover_{key}", Spread.of(fail[key]).median)
+    report.data["replicas"] = pg
+
+
 def big_log_section(report: Report, big: dict[str, Any]) -> None:
     """Filtered /audit recent through Discord on a big audit log, alone and beside deploys."""
     rows = int(big["rows"])

@@ -22,6 +22,7 @@ from bot.bench.report import (
     big_log_section,
     discord_section,
     notes_section,
+    replicas_section,
     required_keys,
     spawn_section,
     start_section,
@@ -96,6 +97,8 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
         say(f"bench: store phase ({plan.store_rows:,} audit rows) in a process of its own")
         store = await child("bot.bench.store", plan.name, str(workdir / "store"), cwd=workdir)
         store |= {"append_rows": plan.append_rows, "append_writers": plan.append_writers}
+        say("bench: PostgreSQL phase (appends, /audit recent, failover of two replicas) in a process of its own")
+        replicas = await child("bot.bench.replicas", plan.name, str(workdir / "replicas"), cwd=workdir)
         say("bench: provider spawn probes")
         spawns = await spawn_rounds(plan, res, workdir)
     except Exception as exc:
@@ -104,6 +107,7 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
     discord_section(report, plan, res)
     start_section(report, plan, res)
     store_section(report, store)
+    replicas_section(report, store, replicas)
     big_log_section(report, big)
     spawn_section(report, spawns)
     notes_section(report, res)

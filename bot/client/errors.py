@@ -17,6 +17,8 @@ from discord import app_commands
 from bot.errors import MissingCapability, OpscordError
 from bot.pipeline import Invocation
 from bot.pipeline.entries import call_entry, storable, was_audited
+from bot.pipeline.types import AlreadyHandled
+from bot.store.changes import Fenced
 from integrations.errors import IntegrationError
 
 if TYPE_CHECKING:
@@ -54,6 +56,9 @@ async def answer_failure(app: App, interaction: discord.Interaction[Any], call: 
     """Audit the failure (unless that was done already), then tell the member in one sentence."""
     result, sentence, unexpected = describe_error(error)
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if isinstance(original, (AlreadyHandled, Fenced)):  # replicas: the other delivery, or the new leader, answers
+        log.info("%r by %s not handled here: %s", call.command, interaction.user, type(original).__name__)
+        return
     if unexpected:
         ref = secrets.token_hex(4)
         sentence = f"Something went wrong running {call.command.split(' ')[0]}; it was logged as error {ref}."

@@ -17,10 +17,19 @@ from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import click_entry, operation_entry
 from bot.pipeline.notices import requester_notice
-from bot.pipeline.types import Click
+from bot.pipeline.types import AlreadyHandled, Click
 from bot.processes import THIS_PROCESS
 from bot.store import Change, Decision, Operation, Store
-from bot.store.changes import Announce, Append, Conflict, RecordDecision, Step, TakeLock, UpdateOperation
+from bot.store.changes import (
+    Announce,
+    Append,
+    ClaimInteraction,
+    Conflict,
+    RecordDecision,
+    Step,
+    TakeLock,
+    UpdateOperation,
+)
 from bot.times import now_iso
 
 
@@ -78,19 +87,20 @@ class Decisions:
             return await self._repeated(click, op, decisions, len(approvers))
         count = len(approvers) + 1
         decision = RecordDecision(op.id, actor.id, actor.name, "approve")
+        claim = _claim(click)
         row = Append(click_entry(click, op, "approved", approvals=f"{count}/{op.approvals_required}"))
         after = [*decisions, Decision(actor.id, actor.name, "approve", now_iso())]
         if count < op.approvals_required:
-            applied = await self._store.apply(Change.of(decision, UpdateOperation(op.id, touch=True), row))
+            applied = await self._store.apply(Change.of(claim, decision, UpdateOperation(op.id, touch=True), row))
         else:
             next_status = "pending_confirmation" if op.confirm else "approved"
-            applied = await self._store.apply(Change.of(decision, *self._last_approval(op), row,
+            applied = await self._store.apply(Change.of(claim, decision, *self._last_approval(op), row,
                                                         self._told(op, next_status, after)))
             if applied.conflict is not None and applied.conflict.reason == "lock":
                 assert applied.conflict.lock is not None
                 outcome = messages.locked_at_approval(op, applied.conflict.lock)
                 applied = await self._store.apply(Change.of(
-                    decision, states.move(op.id, ("pending_approval",), "failed", finished_at=now_iso(),
+                    claim, decision, states.move(op.id, ("pending_approval",), "failed", finished_at=now_iso(),
                                           outcome=outcome), row,
                     Append(operation_entry(op, "locked", error=messages.locked(applied.conflict.lock))),
                     self._told(op, "failed", after, outcome)))
@@ -111,7 +121,7 @@ class Decisions:
         _, decisions = await self._store.operation_and_decisions(op.id)
         after = [*decisions, Decision(actor.id, actor.name, "reject", now_iso())]
         applied = await self._store.apply(Change.of(
-            RecordDecision(op.id, actor.id, actor.name, "reject"),
+            _claim(click), RecordDecision(op.id, actor.id, actor.name, "reject"),
             states.move(op.id, ("pending_approval",), status, finished_at=now_iso()),
             Append(click_entry(click, op, status)), self._told(op, status, after)))
         return await self._outcome(click, op, applied.conflict, applied.operation)
@@ -127,11 +137,12 @@ class Decisions:
             steps = (states.move(op.id, ("pending_confirmation",), "approved", holder=str(THIS_PROCESS)),
                      TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)))
             result = "confirmed"
-        applied = await self._store.apply(Change.of(*steps, Append(click_entry(click, op, result))))
+        applied = await self._store.apply(Change.of(_claim(click), *steps, Append(click_entry(click, op, result))))
         if applied.conflict is not None and applied.conflict.reason == "lock":
             assert applied.conflict.lock is not None
             outcome = messages.locked_at_approval(op, applied.conflict.lock)
             applied = await self._store.apply(Change.of(
+                _claim(click),
                 states.move(op.id, ("pending_confirmation",), "failed", finished_at=now_iso(), outcome=outcome),
                 Append(click_entry(click, op, "locked", error=messages.locked(applied.conflict.lock))),
                 self._told(op, "failed", decisions, outcome)))
@@ -141,6 +152,8 @@ class Decisions:
                        moved: Operation | None) -> Decided:
         """The state after an applied decision, or a refusal when someone else decided first."""
         if conflict is not None:
+            if conflict.reason == "duplicate":
+                raise AlreadyHandled(click.call.interaction_id)
             if conflict.reason == "decided":
                 _, decisions = await self._store.operation_and_decisions(op.id)
                 approvals = sum(1 for d in decisions if d.decision == "approve")
@@ -181,6 +194,11 @@ class Decisions:
                 Append(operation_entry(op, "expired")), self._told(op, "expired", decisions)))
             count += applied.ok
         return count
+
+
+def _claim(click: Click) -> ClaimInteraction | None:
+    """The click's exactly-once key (a CLI approval has no interaction)."""
+    return ClaimInteraction(click.call.interaction_id, click.op_id) if click.call.interaction_id else None
 
 
 def _same_message(op: Operation, click: Click) -> bool:

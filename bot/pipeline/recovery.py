@@ -71,11 +71,19 @@ class Recovery:
         self.adopted: set[str] = set()
         """Operations whose orphaned provider this process waits for."""
 
-    async def recover(self) -> RecoveryReport:
-        """Settle every operation and lock left by a process that is gone."""
+    async def recover(self, *, others_only: bool = False) -> RecoveryReport:
+        """Settle every operation and lock left by a process that is gone.
+
+        `others_only` is a leader's later sweep for what a deposed leader on this host (alive at the
+        takeover because it was stopped, gone since) left behind: it leaves this process's own
+        operations alone, and those of other hosts (whose processes it cannot see: the takeover's
+        recovery settled them, and a CLI fallback running there must not be taken for dead).
+        """
         report = RecoveryReport()
         for op in await self._store.operations(*states.HOLDING):
             if holder_alive(op.holder):  # another live process runs it (the CLI fallback, say)
+                continue
+            if others_only and (op.holder == str(THIS_PROCESS) or not _on_this_host(op.holder)):
                 continue
             orphans = orphans_of(op)
             if not orphans:
@@ -171,6 +179,11 @@ class Recovery:
         """Stop watching orphans (the next start picks them up again)."""
         for task in list(self._watchers):
             task.cancel()
+
+
+def _on_this_host(holder: str | None) -> bool:
+    identity = ProcessIdentity.parse(holder) if holder else None
+    return identity is not None and identity.host == THIS_PROCESS.host
 
 
 def _end_processes(orphans: list[ProcessIdentity]) -> None:

@@ -19,11 +19,11 @@ from bot.pipeline import messages
 from bot.pipeline.access import Access
 from bot.pipeline.entries import call_entry, operation_entry
 from bot.pipeline.policy import PolicyEngine
-from bot.pipeline.types import Invocation, OperationInput, Refused
+from bot.pipeline.types import AlreadyHandled, Invocation, OperationInput, Refused
 from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
 from bot.store import Change, Operation, Store, TargetFacts
-from bot.store.changes import Append, CreateOperation, TakeLock
+from bot.store.changes import Append, ClaimInteraction, CreateOperation, TakeLock
 from bot.times import iso, now_iso
 from integrations.errors import IntegrationError
 
@@ -72,11 +72,14 @@ class Requests:
             raise await self.refuse(inp, call, f"{exc}.".replace("..", "."), "error") from None
         runs_now = op.status == "approved"
         applied = await self._store.apply(Change.of(
+            ClaimInteraction(call.interaction_id, op.id) if call.interaction_id else None,  # exactly once
             CreateOperation(op),
             TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)) if runs_now else None,
             Append(operation_entry(op, "started" if runs_now else "requested", call=call,
                                    needs=None if runs_now else op.status.removeprefix("pending_"))),
         ))
+        if applied.conflict is not None and applied.conflict.reason == "duplicate":
+            raise AlreadyHandled(call.interaction_id)
         if applied.conflict is not None and applied.conflict.lock is not None:
             raise await self.refuse(inp, call, messages.locked(applied.conflict.lock), LockHeld.result)
         return Accepted(op)

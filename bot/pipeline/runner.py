@@ -23,10 +23,19 @@ from bot.pipeline.entries import operation_entry
 from bot.pipeline.messages import Progress
 from bot.pipeline.notices import requester_notice
 from bot.pipeline.types import Actor
-from bot.processes import ProcessIdentity
+from bot.processes import THIS_PROCESS, ProcessIdentity
 from bot.providers import ProviderRegistry
 from bot.store import Change, Decision, Operation, Store
-from bot.store.changes import Announce, Append, FinishDeploy, FreeLock, StartDeploy, Step, UpdateOperation
+from bot.store.changes import (
+    Announce,
+    Append,
+    FinishDeploy,
+    FreeLock,
+    StartDeploy,
+    StartExecution,
+    Step,
+    UpdateOperation,
+)
 from bot.times import now_iso
 from integrations.base import HealthStatus, OperationRequest, OperationResult
 from integrations.errors import IntegrationError
@@ -96,7 +105,8 @@ class Runner:
         applied = await self._store.apply(Change.of(
             states.move(op.id, ("approved",), "running", started_at=started,
                         progress=Progress("provider", started).dump()),
-            StartDeploy(op) if deploys else None))
+            StartDeploy(op) if deploys else None,
+            StartExecution(op.id, str(THIS_PROCESS))))  # exactly once: one provider call per attempt
         if not applied.ok:
             return await self._store.operation(op.id)
         self._changed.set()

@@ -130,3 +130,10 @@ class Refused(OpscordError):
     def __init__(self, message: str, result: str) -> None:
         super().__init__(message)
         self.result = result
+
+
+class AlreadyHandled(Exception):
+    """This interaction was already handled by another delivery of it (another replica took it first).
+
+    Nothing was written and nothing is answered: the delivery that claimed it answers.
+    """

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from bot.store.changes import Applied, Change, Conflict
 from bot.store.interface import Store
+from bot.store.postgres import PostgresStore, is_postgres_url
 from bot.store.records import (
     AuditEntry,
     AuditRow,
@@ -32,14 +33,18 @@ __all__ = [
     "IncidentEvent",
     "Lock",
     "Operation",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "TargetFacts",
     "VerifyResult",
+    "is_postgres_url",
     "open_store",
 ]
 
 
-async def open_store(sqlite_path: Path) -> Store:
-    """The embedded SQLite store at `sqlite_path` (PostgreSQL joins here for replicas)."""
+async def open_store(sqlite_path: Path, database_url: str | None = None) -> Store:
+    """PostgreSQL at `database_url` when it is a postgresql:// URL (replicas), else the embedded SQLite store."""
+    if database_url and is_postgres_url(database_url):
+        return await PostgresStore.open(database_url)
     return await SQLiteStore.open(sqlite_path)

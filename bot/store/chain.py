@@ -82,18 +82,36 @@ def hash_of(row: AuditRow) -> str:
     return row_hash(canonical(row))
 
 
+class Walker:
+    """Checks rows one at a time in id order (for a backend that reads its rows in chunks)."""
+
+    def __init__(self) -> None:
+        self.expected_id, self.prev, self.count = 1, GENESIS_HASH, 0
+
+    def step(self, row: AuditRow | None, row_id: int, unreadable: str | None) -> VerifyResult | None:
+        """Check the next row; the failure it shows, or None while the chain holds."""
+        if row is None:
+            return VerifyResult(self.count, False, row_id, f"unreadable row ({unreadable})")
+        self.count += 1
+        if row.id != self.expected_id:
+            return VerifyResult(self.count, False, row.id, f"row {self.expected_id} is missing (deleted?)")
+        if row.prev_hash != self.prev:
+            return VerifyResult(self.count, False, row.id, "does not link to the previous row's hash")
+        if hash_of(row) != row.hash:
+            return VerifyResult(self.count, False, row.id, "content does not match its hash (altered?)")
+        self.prev, self.expected_id = row.hash, self.expected_id + 1
+        return None
+
+    def result(self) -> VerifyResult:
+        """The verdict once every row was stepped through without a failure."""
+        return VerifyResult(self.count, True)
+
+
 def walk(rows: Iterable[tuple[AuditRow | None, int, str | None]]) -> VerifyResult:
     """Check rows in id order; each item is (row or None when unreadable, id, why unreadable)."""
-    expected_id, prev, count = 1, GENESIS_HASH, 0
+    walker = Walker()
     for row, row_id, unreadable in rows:
-        if row is None:
-            return VerifyResult(count, False, row_id, f"unreadable row ({unreadable})")
-        count += 1
-        if row.id != expected_id:
-            return VerifyResult(count, False, row.id, f"row {expected_id} is missing (deleted?)")
-        if row.prev_hash != prev:
-            return VerifyResult(count, False, row.id, "does not link to the previous row's hash")
-        if hash_of(row) != row.hash:
-            return VerifyResult(count, False, row.id, "content does not match its hash (altered?)")
-        prev, expected_id = row.hash, expected_id + 1
-    return VerifyResult(count, True)
+        failed = walker.step(row, row_id, unreadable)
+        if failed is not None:
+            return failed
+    return walker.result()

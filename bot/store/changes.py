@@ -176,9 +176,30 @@ class Append:
     entry: AuditEntry
 
 
+@dataclass(frozen=True)
+class ClaimInteraction:
+    """Record that this Discord interaction is being handled (a conflict when it already was: exactly once).
+
+    A click or command delivered twice — to two replicas during a takeover, or replayed — is then
+    handled by whichever change commits first; the other reports `duplicate` and changes nothing.
+    """
+
+    interaction_id: str
+    operation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StartExecution:
+    """Record that an operation's provider is being called, once per attempt (a conflict when it already was)."""
+
+    op_id: str
+    holder: str
+    attempt: int = 1
+
+
 Step = (CreateOperation | MoveOperation | UpdateOperation | TakeLock | FreeLock | HandOverLock | RecordDecision
         | StartDeploy | FinishDeploy | ReserveIncident | UpdateIncident | RecordIncidentEvent | Announce | MarkAnnounced
-        | PutFact | Append)
+        | PutFact | Append | ClaimInteraction | StartExecution)
 
 
 @dataclass(frozen=True)
@@ -199,10 +220,18 @@ class Conflict:
 
     step: Step
     reason: str
-    """`status` (the operation moved on), `lock` (held by another operation), `decided` (already decided)."""
+    """`status` (the operation moved on), `lock` (held by another operation), `decided` (already decided),
+    `duplicate` (the interaction or the execution attempt was already recorded)."""
     status: str | None = None
     lock: Lock | None = None
     decision: Decision | None = None
+
+
+class Fenced(RuntimeError):
+    """The store refused a write because this process no longer holds the leader lease (a newer epoch exists).
+
+    Raised for every change of the transaction that found the epoch stale; nothing of it was written.
+    """
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,11 @@ from tests.conftest import ROOT
 def test_the_smallest_bench_runs_every_phase_and_writes_its_json(tmp_path):
     out = tmp_path / "bench.json"
     done = subprocess.run([sys.executable, "-m", "bot", "bench", "--smoke", "--json", str(out)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
     for heading in ("First response", "Start, s from spawn", "Memory, MiB", "Audit appends", "Audit verify",
-                    "/audit recent", "Bytes per audit row", "Event loop blocked per provider spawn"):
+                    "/audit recent", "Bytes per audit row", "Event loop blocked per provider spawn",
+                    "PostgreSQL (two replicas, one database)"):
         assert heading in done.stdout, done.stdout
     data = json.loads(out.read_text())
     assert set(required_keys()) <= set(data)
@@ -23,3 +24,6 @@ def test_the_smallest_bench_runs_every_phase_and_writes_its_json(tmp_path):
     assert measured >= {"audit_ratio_vs_raw", "verify_1m_s", "audit_recent_1m_ms", "rss_ratio", "rss_growth_pct",
                         "ready_ratio", "spawn_block_ms_max"}
     assert data["notes"] == [n for n in data["notes"] if "command shapes differ" not in n]
+    if "skipped" not in data["replicas"]:  # PostgreSQL installed (as in CI)
+        assert data["pg_audit_rows_s"] > 0 and data["pg_audit_recent_ms"] > 0
+        assert 0 < data["failover_kill9_s"] < 10 and 0 < data["failover_sigstop_s"] < 10

@@ -72,11 +72,43 @@ def write_config(path: Path, guild_id: int, runs: Path) -> None:
     path.write_text("\n".join(lines))
 
 
+class Sql:
+    """The test's own look into the database: SQLite's file, or PostgreSQL (as its owner)."""
+
+    def __init__(self, db: Path, url: str | None) -> None:
+        self.url = url
+        self.conn = sqlite3.connect(db) if url is None else None
+
+    def all(self, sql: str, *params: object) -> list[tuple]:
+        if self.conn is not None:
+            return self.conn.execute(sql, params).fetchall()
+        from tests.postgres import run_aside
+
+        for n in range(1, len(params) + 1):
+            sql = sql.replace("?", f"${n}", 1)
+        return run_aside(self._fetch(sql, params))
+
+    async def _fetch(self, sql, params):
+        import asyncpg
+
+        conn = await asyncpg.connect(self.url)
+        try:
+            return [tuple(r) for r in await conn.fetch(sql, *params)]
+        finally:
+            await conn.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
 class World:
     """The emulated guild, many members, and the bot as a real process that gets killed."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, database_url: str | None = None, bot_url: str | None = None) -> None:
         self.tmp = tmp
+        self.database_url = database_url
+        self.bot_url = bot_url
         self.emu = DiscordEmulator(TOKEN)
         guild = self.emu.add_guild("Crash Test")
         self.guild = guild.id
@@ -107,7 +139,8 @@ class World:
         self.logs.append(log)
         env = {**os.environ, "DISCORD_TOKEN": TOKEN, "OPSCORD_CONFIG": str(self.config), "OPSCORD_DB": str(self.db),
                "DISCORD_API_BASE_URL": self.emu.api_base_url, "DISCORD_GATEWAY_URL": self.emu.gateway_url,
-               "LOG_LEVEL": "WARNING", "OPSCORD_HTTP_LISTEN": "127.0.0.1:0"}
+               "LOG_LEVEL": "WARNING", "OPSCORD_HTTP_LISTEN": "127.0.0.1:0",
+               **({"OPSCORD_DATABASE_URL": self.bot_url} if self.bot_url else {})}
         with log.open("wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "bot"], cwd=ROOT, env=env, stdout=out,
                                          stderr=subprocess.STDOUT)
@@ -169,9 +202,16 @@ class World:
         return shown
 
 
-@pytest.fixture
-async def world(tmp_path):
-    w = World(tmp_path)
+@pytest.fixture(params=["sqlite", "postgres"])
+async def world(request, tmp_path):
+    if request.param == "postgres":
+        owner, bot = request.getfixturevalue("pg_database")
+        migrate = subprocess.run([sys.executable, "-m", "bot", "store", "migrate", "--to", owner], cwd=ROOT,
+                                 capture_output=True, text=True, timeout=60, check=False)
+        assert migrate.returncode == 0, migrate.stderr
+        w = World(tmp_path, owner, bot)
+    else:
+        w = World(tmp_path)
     await w.start()
     try:
         yield w
@@ -203,10 +243,10 @@ async def test_kill_9_at_six_moments_loses_nothing_and_runs_nothing_twice(world)
         print(f"killed at {moment!r}: {len(world.handles)} interactions so far", flush=True)
 
     await world.start_bot()  # the last start recovers everything the kills left behind
-    conn = sqlite3.connect(world.db)
+    conn = Sql(world.db, world.database_url)
 
     def unsettled() -> int:
-        return conn.execute("SELECT count(*) FROM operations WHERE status IN ('approved', 'running')").fetchone()[0]
+        return conn.all("SELECT count(*) FROM operations WHERE status IN ('approved', 'running')")[0][0]
 
     for _ in range(300):
         if unsettled() == 0:
@@ -223,12 +263,13 @@ async def test_kill_9_at_six_moments_loses_nothing_and_runs_nothing_twice(world)
     world.proc.send_signal(signal.SIGTERM)
     assert world.proc.wait(timeout=60) == 0
 
-    verify = subprocess.run([sys.executable, "-m", "bot", "audit", "verify", "--db", str(world.db)], cwd=ROOT,
+    verify = subprocess.run([sys.executable, "-m", "bot", "audit", "verify", "--db", world.database_url or str(world.db)],
+                            cwd=ROOT,
                             capture_output=True, text=True, timeout=120, check=False)
     assert verify.returncode == 0, verify.stderr
     print(verify.stdout.strip(), flush=True)
 
-    audited = {row[0] for row in conn.execute("SELECT interaction_id FROM audit_log WHERE interaction_id IS NOT NULL")}
+    audited = {row[0] for row in conn.all("SELECT interaction_id FROM audit_log WHERE interaction_id IS NOT NULL")}
     replied = world.replied()
     missing = [h for h in replied if str(h.id) not in audited]
     described = [(h.payload.get("data", {}).get("name") or h.payload.get("data", {}).get("custom_id"),
@@ -238,14 +279,13 @@ async def test_kill_9_at_six_moments_loses_nothing_and_runs_nothing_twice(world)
     stuck_messages = [m for m in world.emu.messages(world.channel) if not m.ephemeral and RUNNING.search(m.content or "")]
     stuck = [m.content for m in stuck_messages]
     for m in stuck_messages:
-        rec = conn.execute("SELECT id, status, revision, shown_revision, message_id, interaction_id, created_at "
-                           "FROM operations WHERE message_id = ? OR interaction_id = ?",
-                           (str(m.id), str(m.interaction_id))).fetchall()
+        rec = conn.all("SELECT id, status, revision, shown_revision, message_id, interaction_id, created_at "
+                       "FROM operations WHERE message_id = ? OR interaction_id = ?", str(m.id), str(m.interaction_id))
         print("STUCK", m.id, m.interaction_id, m.content[:60], rec, flush=True)
     assert stuck == [], f"{len(stuck)} messages still show a running state, e.g. {stuck[:2]}"
 
-    locks = conn.execute("SELECT l.service, l.environment, l.operation_id, l.holder, o.status, o.holder FROM locks l "
-                         "LEFT JOIN operations o ON o.id = l.operation_id").fetchall()
+    locks = conn.all("SELECT l.service, l.environment, l.operation_id, l.holder, o.status, o.holder FROM locks l "
+                     "LEFT JOIN operations o ON o.id = l.operation_id")
     assert locks == [], f"locks left behind: {locks}"
 
     overlaps, unfinished = [], []
@@ -258,7 +298,7 @@ async def test_kill_9_at_six_moments_loses_nothing_and_runs_nothing_twice(world)
     assert unfinished == [], f"provider runs never ended: {unfinished[:3]}"
     assert overlaps == [], f"runs of one target overlapped: {overlaps[:3]}"
 
-    statuses = dict(conn.execute("SELECT status, count(*) FROM operations GROUP BY status").fetchall())
+    statuses = dict(conn.all("SELECT status, count(*) FROM operations GROUP BY status"))
     conn.close()
     print(f"{len(world.handles)} interactions, {len(replied)} replied, operations by status: {statuses}", flush=True)
     assert statuses.get("succeeded", 0) > 20 and statuses.get("interrupted", 0) > 0

@@ -1,4 +1,7 @@
-"""The pipeline without Discord: the real SQLite store, the real command provider running the demo script."""
+"""The pipeline without Discord: the real store (SQLite, and PostgreSQL), the real command provider running the demo script.
+
+The `world` fixture runs each test on both backends; `world_for` takes the backend's URL (None: SQLite).
+"""
 
 from __future__ import annotations
 
@@ -105,8 +108,8 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def world_for(tmp_path: Path, config: OpscordConfig) -> AsyncIterator[World]:
-    settings = Settings(opscord_db=tmp_path / "opscord.db")
+async def world_for(tmp_path: Path, config: OpscordConfig, database_url: str | None = None) -> AsyncIterator[World]:
+    settings = Settings(opscord_db=tmp_path / "opscord.db", opscord_database_url=database_url)
     members = Directory(alice, bob, carol, dave, erin)
     async with open_foundation(settings, config) as base:
         app = compose(base, members=members, room=NoIncidentRoom())
@@ -123,6 +126,6 @@ def raw_config(tmp_path: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with world_for(tmp_path, parse_config(raw_config(tmp_path))) as w:
+async def world(tmp_path: Path, backend: str | None) -> AsyncIterator[World]:
+    async with world_for(tmp_path, parse_config(raw_config(tmp_path)), backend) as w:
         yield w

@@ -8,7 +8,7 @@ import sys
 from bot.config import parse_config
 from bot.processes import THIS_PROCESS, ProcessIdentity
 from bot.store import Change, Operation
-from bot.store.changes import CreateOperation, TakeLock
+from bot.store.changes import CreateOperation, FreeLock, TakeLock
 from bot.times import now_iso
 from tests.pipeline.conftest import raw_config, world_for
 
@@ -127,3 +127,17 @@ async def test_a_stale_lock_without_its_operation_is_freed(world):
     await world.app.store.apply(Change.of(TakeLock("api-gateway", "staging", "op-00000000ff", "bob", "x")))
     assert (await world.app.pipeline.recover()).freed_locks == 1
     assert await world.app.store.locks() == []
+
+
+async def test_a_leaders_sweep_leaves_its_own_operations_and_settles_a_gone_holders(world):
+    """After a takeover the leader sweeps again for what a deposed (stopped, then gone) leader held."""
+    mine = await held(world, "op-00000000b1", str(THIS_PROCESS))
+    report = await world.app.pipeline.recovery.recover(others_only=True)
+    assert report.interrupted == [] and (await world.app.store.operation(mine.id)).status == "running"
+    await world.app.store.apply(Change.of(FreeLock(mine.id)))
+    theirs = await held(world, "op-00000000b2", str(dead_process()))
+    report = await world.app.pipeline.recovery.recover(others_only=True)
+    assert report.interrupted == [theirs.id]
+    elsewhere = await held(world, "op-00000000b3", "other-host:4242:x.1")  # e.g. the CLI fallback on another host
+    report = await world.app.pipeline.recovery.recover(others_only=True)
+    assert report.interrupted == [] and (await world.app.store.operation(elsewhere.id)).status == "running"

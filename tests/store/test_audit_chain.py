@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.__main__ import main
-from bot.store import AuditEntry, AuditRow, SQLiteStore
+from bot.store import AuditEntry, AuditRow, SQLiteStore, Store
 from bot.store.chain import canonical, row_hash
 from bot.store.records import SEED_KEYS
 
@@ -17,7 +17,7 @@ def entry(i: int, **kw) -> AuditEntry:
                       channel="#deployments", duration_seconds=i / 10, extra={"service": "order-service", **kw})
 
 
-async def test_concurrent_appends_keep_one_chain(store: SQLiteStore):
+async def test_concurrent_appends_keep_one_chain(store: Store):
     rows = await asyncio.gather(*(store.append(entry(i)) for i in range(1000)))
     assert sorted(r.id for r in rows) == list(range(1, 1001))
     result = await store.verify()
@@ -25,7 +25,8 @@ async def test_concurrent_appends_keep_one_chain(store: SQLiteStore):
     assert str(result) == "1000 rows, chain intact"
 
 
-async def test_each_caller_gets_its_row_only_once_it_is_durable(store: SQLiteStore):
+async def test_each_caller_gets_its_row_only_once_it_is_durable(sqlite_store: SQLiteStore):
+    store = sqlite_store
     row = await store.append(entry(3, request_id="r-1"))
     conn = sqlite3.connect(store.path)  # another connection, as after a crash: the row is committed
     assert conn.execute("SELECT hash, request_id, service FROM audit_log WHERE id = ?", (row.id,)).fetchone() == (
@@ -33,7 +34,8 @@ async def test_each_caller_gets_its_row_only_once_it_is_durable(store: SQLiteSto
     conn.close()
 
 
-async def test_database_refuses_update_delete_and_unchained_insert(store: SQLiteStore):
+async def test_database_refuses_update_delete_and_unchained_insert(sqlite_store: SQLiteStore):
+    store = sqlite_store
     await store.append(entry(1))
     conn = sqlite3.connect(store.path)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):

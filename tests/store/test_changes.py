@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from bot.store import AuditEntry, Change, Operation, SQLiteStore
+from bot.store import AuditEntry, Change, Operation, Store
 from bot.store.changes import Append, CreateOperation, RecordDecision, ReserveIncident, TakeLock, UpdateIncident
 
 
@@ -12,7 +12,7 @@ def entry(command: str, **extra) -> AuditEntry:
     return AuditEntry(user="@alice", command=command, result="success", extra=extra)
 
 
-async def test_a_change_that_cannot_be_encoded_fails_alone_in_its_batch(store: SQLiteStore):
+async def test_a_change_that_cannot_be_encoded_fails_alone_in_its_batch(store: Store):
     bad = store.append(entry("/deploy \ud800"))
     good = [store.append(entry(f"/audit recent {i}")) for i in range(20)]
     results = await asyncio.gather(bad, *good, return_exceptions=True)
@@ -21,7 +21,7 @@ async def test_a_change_that_cannot_be_encoded_fails_alone_in_its_batch(store: S
     assert (await store.verify()).ok
 
 
-async def test_a_conflict_rolls_the_whole_change_back(store: SQLiteStore):
+async def test_a_conflict_rolls_the_whole_change_back(store: Store):
     first = await store.apply(Change.of(TakeLock("svc", "prod", "op-1", "alice", "h"), Append(entry("/a"))))
     second = await store.apply(Change.of(Append(entry("/b")), TakeLock("svc", "prod", "op-2", "bob", "h")))
     assert first.ok and not second.ok and second.conflict.reason == "lock"
@@ -29,7 +29,7 @@ async def test_a_conflict_rolls_the_whole_change_back(store: SQLiteStore):
     assert [r.command async for r in store.audit_rows()] == ["/a"]  # /b was rolled back with its lock
 
 
-async def test_one_decision_per_person(store: SQLiteStore):
+async def test_one_decision_per_person(store: Store):
     op = Operation(id="op-1", action="migrate", policy_action="migrate", service="svc", environment="prod",
                    version=None, previous_version=None, replicas=None, current_replicas=None, command="/migrate",
                    requester_id="11", requester_name="alice", guild_id=None, channel_id=None, channel_name=None,
@@ -41,7 +41,7 @@ async def test_one_decision_per_person(store: SQLiteStore):
     assert again.conflict.reason == "decided" and again.conflict.decision.decision == "approve"
 
 
-async def test_concurrent_incident_ids_never_collide(store: SQLiteStore):
+async def test_concurrent_incident_ids_never_collide(store: Store):
     changes = [Change.of(ReserveIncident("inc-20260304-payment", "Payment", "sev1", None, str(i), f"u{i}"))
                for i in range(20)]
     applied = await asyncio.gather(*(store.apply(c) for c in changes))
@@ -49,20 +49,20 @@ async def test_concurrent_incident_ids_never_collide(store: SQLiteStore):
     assert len(set(ids)) == 20 and ids[0] == "inc-20260304-payment" and "inc-20260304-payment-20" in ids
 
 
-async def test_incident_fields_are_checked(store: SQLiteStore):
+async def test_incident_fields_are_checked(store: Store):
     applied = await store.apply(Change.of(ReserveIncident("inc-x", "X", "sev2", None, "1", "u")))
     with pytest.raises(ValueError, match="cannot change"):
         await store.apply(Change.of(UpdateIncident(applied.incident_id, {"title": "renamed"})))
 
 
-async def test_a_large_group_commit_is_one_chain(store: SQLiteStore):
+async def test_a_large_group_commit_is_one_chain(store: Store):
     rows = await asyncio.gather(*(store.append(entry(f"/x {i}", service="order-service")) for i in range(5000)))
     assert len({r.hash for r in rows}) == 5000
     recent = await store.audit_recent(3, service="order-service")
     assert [r.id for r in recent] == [5000, 4999, 4998]
 
 
-async def test_a_member_filter_finds_rows_by_id_and_older_rows_by_label(store: SQLiteStore):
+async def test_a_member_filter_finds_rows_by_id_and_older_rows_by_label(store: Store):
     await store.append(AuditEntry(user="@bob", command="/old", result="success"))  # before member ids were kept
     for i in range(3):
         await store.append(entry(f"/mine {i}", user_id="12"))
@@ -72,7 +72,7 @@ async def test_a_member_filter_finds_rows_by_id_and_older_rows_by_label(store: S
     assert [r.command for r in await store.audit_recent(2, user_id="12", user="@bob")] == ["/mine 2", "/mine 1"]
 
 
-async def test_incident_events_are_kept_in_order_with_their_row(store: SQLiteStore):
+async def test_incident_events_are_kept_in_order_with_their_row(store):
     from bot.store.changes import RecordIncidentEvent
     applied = await store.apply(Change.of(ReserveIncident("inc-y", "Y", "sev1", None, "1", "erin")))
     iid = applied.incident_id
@@ -92,7 +92,7 @@ async def test_incident_events_are_kept_in_order_with_their_row(store: SQLiteSto
     assert len(await store.incident_events(iid)) == 2
 
 
-async def test_deploys_between_finds_the_deploys_around_a_time(store: SQLiteStore):
+async def test_deploys_between_finds_the_deploys_around_a_time(store):
     from bot.store.changes import StartDeploy
     from bot.times import now_iso
     before = now_iso()

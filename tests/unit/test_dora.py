@@ -29,7 +29,8 @@ async def add_incident(store, service, opened, resolved):
              (f"inc-{opened:%H%M}", service, iso(opened), iso(resolved) if resolved else None))
 
 
-async def test_dora_counts(tmp_path, store):
+async def test_dora_counts(tmp_path, sqlite_store):
+    store = sqlite_store
     config = example_config(tmp_path)
     day = timedelta(days=1)
     await add_deploy(store, "order-service", "production", "deploy", "succeeded", NOW - 10 * day)   # fine
@@ -50,7 +51,8 @@ async def test_dora_counts(tmp_path, store):
     assert lines[3] == "Time to restore: 2 h 00 min (mean of 1 resolved incidents)"
 
 
-async def test_dora_without_data(tmp_path, store):
+async def test_dora_without_data(tmp_path, sqlite_store):
+    store = sqlite_store
     report = await dora(example_config(tmp_path), store, 7, now=NOW)
     assert report.lines()[2] == "Change failure rate: n/a (no deploys)"
     assert report.lines()[3].startswith("Time to restore: n/a")

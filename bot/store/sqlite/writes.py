@@ -112,6 +112,12 @@ def _apply_step(conn: sqlite3.Connection, step: c.Step) -> Operation | None:
                      (step.target, step.text, now_iso(), step.ping_user, step.reply_to))
     elif isinstance(step, c.MarkAnnounced):
         conn.execute("UPDATE announcements SET posted_at = ? WHERE id = ?", (now_iso(), step.announcement_id))
+    elif isinstance(step, c.ClaimInteraction):
+        _claim(conn, "INSERT OR IGNORE INTO interactions (interaction_id, operation_id, claimed_at) VALUES (?, ?, ?)",
+               (step.interaction_id, step.operation_id, now_iso()), step)
+    elif isinstance(step, c.StartExecution):
+        _claim(conn, "INSERT OR IGNORE INTO executions (operation_id, attempt, holder, started_at) VALUES (?, ?, ?, ?)",
+               (step.op_id, step.attempt, step.holder, now_iso()), step)
     elif isinstance(step, c.PutFact):
         conn.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                      (step.key, step.value))
@@ -172,6 +178,12 @@ def _take_lock(conn: sqlite3.Connection, step: c.TakeLock) -> None:
     held = lock_of(conn, step.service, step.environment)
     if held is None or held.operation_id != step.op_id:
         raise _Conflicted(c.Conflict(step, "lock", lock=held))
+
+
+def _claim(conn: sqlite3.Connection, sql: str, params: tuple[object, ...], step: c.Step) -> None:
+    """Insert a key that may exist only once; a conflict (`duplicate`) when it already does."""
+    if conn.execute(sql, params).rowcount != 1:
+        raise _Conflicted(c.Conflict(step, "duplicate"))
 
 
 def _record_decision(conn: sqlite3.Connection, step: c.RecordDecision) -> None:
