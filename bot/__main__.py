@@ -188,7 +188,8 @@ def policy_explain(config_path: Path, action: str, environment: str, service: st
     if service is not None and config.service(service) is None:
         print(f"opscord: unknown service {service!r}", file=sys.stderr)
         return 2
-    print(PolicyEngine(config.policy, config.freezes).explain(action, environment, service))
+    print(PolicyEngine(config.policy, config.freezes, confirm_minutes=config.operations.confirm_minutes)
+          .explain(action, environment, service))
     return 0
 
 

@@ -20,6 +20,7 @@ import discord
 import yarl
 
 from bot.config import ConfigError, OpscordConfig, env_problems, load_config, provider_settings
+from bot.guide import Guide
 from bot.incidents import IncidentRoom, Incidents
 from bot.logging_setup import configure_logging
 from bot.observe import Observer
@@ -58,6 +59,7 @@ class App:
     observer: Observer
     incidents: Incidents
     trail: AuditTrail
+    guide: Guide
 
 
 @contextlib.asynccontextmanager
@@ -83,7 +85,8 @@ def compose(base: Foundation, *, members: Members, room: IncidentRoom) -> App:
                access=access, journal=journal, pipeline=pipeline,
                observer=Observer(base.config, base.store, base.providers, journal),
                incidents=Incidents(base.config, base.store, base.providers, journal, room),
-               trail=AuditTrail(base.config, base.store, journal))
+               trail=AuditTrail(base.config, base.store, journal),
+               guide=Guide(base.config, access, pipeline.policy, journal))
 
 
 def discord_app(base: Foundation) -> Callable[[discord.Client], App]:

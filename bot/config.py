@@ -225,6 +225,8 @@ class OperationsConfig(_Strict):
                                     description="On SIGTERM, how long running operations may take to finish.")
     orphans: Literal["wait", "end"] = Field(
         default="wait", description="After a crash, wait for a provider process still running, or end it.")
+    confirm_minutes: int = Field(default=2, ge=1, le=60,
+                                 description="How long a requester has to confirm (a rollback, say) before it expires.")
 
 
 class AccessConfig(_Strict):

@@ -50,6 +50,20 @@ class DoraReport:
         ]
 
 
+def _undone(history: list[tuple[str, str, str, str, datetime]]) -> set[int]:
+    """The deploys a rollback undid: for each rollback, the last succeeded deploy of its target before it
+    (within a day) — that one change failed, not every deploy of the day."""
+    undone: set[int] = set()
+    for service, env, kind, _status, at in history:
+        if kind != "rollback":
+            continue
+        before = [h for h in history if h[0] == service and h[1] == env and h[2] == "deploy"
+                  and h[3] == "succeeded" and at - FAILURE_WINDOW <= h[4] < at]
+        if before:
+            undone.add(id(max(before, key=lambda h: h[4])))
+    return undone
+
+
 def _duration(delta: timedelta) -> str:
     minutes = round(delta.total_seconds() / 60)
     return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
@@ -65,12 +79,11 @@ async def dora(config: OpscordConfig, store: Store, days: int = 30, now: datetim
     incidents = [(i.service, parse_iso(i.created_at), parse_iso(i.resolved_at) if i.resolved_at else None)
                  for i in await store.incidents(open_only=False) if i.status not in ("opening", "failed")]
     deploys = [h for h in history if h[2] == "deploy" and h[4] >= since and h[3] in ("succeeded", "failed")]
+    undone = _undone(history)
     failed = 0
-    for service, env, _kind, status, at in deploys:
-        rolled_back = any(s == service and e == env and k == "rollback" and at < t <= at + FAILURE_WINDOW
-                          for s, e, k, _st, t in history)
+    for index, (service, _env, _kind, status, at) in enumerate(deploys):
         incident = any(s == service and at < opened <= at + FAILURE_WINDOW for s, opened, _r in incidents)
-        failed += status == "failed" or rolled_back or incident
+        failed += status == "failed" or id(deploys[index]) in undone or incident
     restored = [resolved - opened for _s, opened, resolved in incidents if resolved and resolved >= since]
     mean = sum(restored, timedelta()) / len(restored) if restored else None
     return DoraReport(days, envs, len(deploys), failed, len(restored), mean)

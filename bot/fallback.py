@@ -133,6 +133,9 @@ class ConsoleReply:
         self._out(card.text)
         return None
 
+    async def recorded(self, card: Card, where: MessageRef) -> None:
+        """The console has no message to decorate."""
+
     async def update(self, card: Card) -> None:
         """Print the request's new card."""
         self._out(card.text)

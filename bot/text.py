@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_MARKDOWN = re.compile(r"([\\*_~`|>#\[\]()-])")
+_MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_LINE_START = re.compile(r"^(\s*)([#>-])", re.MULTILINE)  # headings, quotes and list items start a line
 _MENTION = re.compile(r"@(everyone|here)|<(@[!&]?|#)(\d+)>|<(/[^:>]+):(\d+)>", re.IGNORECASE)
 _INVISIBLE = {"Cf"}  # format characters: zero-width spaces and joiners, bidi embeddings and overrides
 ZWSP = "\u200b"
@@ -43,7 +44,7 @@ def shown(text: str, limit: int = 200, *, one_line: bool = True) -> str:
     if one_line:
         text = " ".join(text.split())
     text = clip(text, limit)
-    return _MENTION.sub(_defuse, _MARKDOWN.sub(r"\\\1", text))
+    return _MENTION.sub(_defuse, _LINE_START.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", text)))
 
 
 def thread_name(text: str, limit: int = 100) -> str:

@@ -103,6 +103,21 @@ class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, 
         await interaction.response.send_message("\n".join(report.lines()), ephemeral=True, allowed_mentions=_NONE)
 
 
+class HelpCog(commands.Cog):
+    """/help: what this member may do here, and the policy each command meets."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    @app_commands.command(name="help", description="What you can do with Opscord here, and what each needs")
+    @app_commands.guild_only()
+    async def help(self, interaction: discord.Interaction[Any]) -> None:
+        """Only the member sees it."""
+        lines = await self.app.guide.help(invocation_of(interaction))
+        await interaction.response.send_message("\n".join(lines)[:2000], ephemeral=True, allowed_mentions=_NONE)
+
+
 async def setup(bot: commands.Bot) -> None:
-    """Add the cog."""
+    """Add the /audit family and /help."""
     await bot.add_cog(AuditCog(app_of(bot)))
+    await bot.add_cog(HelpCog(app_of(bot)))

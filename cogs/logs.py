@@ -12,6 +12,7 @@ from discord.ext import commands
 from bot.app import App
 from bot.client import app_of
 from bot.client.calls import invocation_of
+from bot.text import shown
 from cogs._operations import environment_choices, service_choices
 from integrations.base import LogLine
 
@@ -52,7 +53,8 @@ class LogsCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         env, lines = await self.app.observer.logs(invocation_of(interaction), service, last=last,
                                                   environment=environment, line_filter=filter)
-        heading = f"{service} in {env}, last {last.strip()}" + (f", containing {filter!r}" if filter else "")
+        heading = f"{shown(service, 60)} in {env}, last {shown(last, 10)}" + (
+            f", containing '{shown(filter, 100)}'" if filter else "")
         if not lines:
             await interaction.followup.send(f"No log lines for {heading}.", ephemeral=True,
                                             allowed_mentions=discord.AllowedMentions.none())

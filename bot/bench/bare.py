@@ -69,6 +69,12 @@ async def logs(interaction: Interaction, service: str, last: str = "1h",
     await ack(interaction)
 
 
+@app_commands.command(name="help", description="What you can do with Opscord here, and what each needs")
+async def help_command(interaction: Interaction) -> None:
+    """Acknowledge."""
+    await ack(interaction)
+
+
 audit = app_commands.Group(name="audit", description="Query, verify and export the audit trail")
 incident = app_commands.Group(name="incident", description="Open, update and resolve incidents")
 
@@ -131,7 +137,7 @@ async def incident_resolve(interaction: Interaction, text: app_commands.Range[st
 
 
 COMMANDS: tuple[app_commands.Command[Any, ..., None] | app_commands.Group, ...] = (
-    deploy, rollback, scale, migrate, status, logs, audit, incident)
+    deploy, rollback, scale, migrate, status, logs, help_command, audit, incident)
 
 
 class BareBot(commands.Bot):

@@ -22,6 +22,7 @@ from discord.ext import commands
 
 from bot.client.buttons import BUTTONS
 from bot.client.guild import resolve_channel
+from bot.client.reactions import on_reaction
 from bot.client.sync import MessageSync
 from bot.client.tree import OpsTree
 from bot.store import Change
@@ -163,6 +164,10 @@ class OpsBot(commands.Bot):
                 await task
         self._background.clear()
         await super().close()
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        """✅ and ❌ on a request's message count like its buttons."""
+        await on_reaction(self, self.app, payload)
 
     async def on_ready(self) -> None:
         """Log the identity once connected."""

@@ -7,6 +7,7 @@ from typing import Any
 import discord
 
 from bot.client.cards import Rendered
+from bot.client.reactions import add_reactions
 from bot.pipeline import Card, MessageRef
 
 
@@ -25,7 +26,12 @@ class InteractionReply:
         sent = await self._interaction.response.send_message(shown.content, allowed_mentions=shown.allowed_mentions,
                                                              **kwargs)
         message = sent.resource if sent is not None else None
-        if isinstance(message, discord.InteractionMessage):
-            return MessageRef(str(message.channel.id), str(message.id))
-        original = await self._interaction.original_response()
-        return MessageRef(str(original.channel.id), str(original.id))
+        if not isinstance(message, discord.InteractionMessage):
+            message = await self._interaction.original_response()
+        return MessageRef(str(message.channel.id), str(message.id))
+
+    async def recorded(self, card: Card, where: MessageRef) -> None:
+        """An approval request's message is on record: put ✅ and ❌ under it (reactions count like buttons)."""
+        if card.buttons == "approval":
+            channel = self._interaction.client.get_partial_messageable(int(where.channel_id))
+            await add_reactions(channel.get_partial_message(int(where.message_id)))

@@ -86,8 +86,9 @@ class Pipeline:
         if not self.accepting:
             raise await self.requests.refuse(inp, call, messages.RESTARTING, "restarting")
         op = (await self.requests.accept(inp, call)).op
+        card = self.card(op, [])
         try:
-            where = await reply.show(self.card(op, []))
+            where = await reply.show(card)
         except Exception as exc:
             await self._abandon(op, f"its first message could not be shown ({type(exc).__name__})")
             mark_audited(exc)
@@ -96,6 +97,7 @@ class Pipeline:
             await self.store.apply(Change.of(UpdateOperation(
                 op.id, {"message_channel_id": where.channel_id, "message_id": where.message_id},
                 shown_revision=op.revision)))
+            await reply.recorded(card, where)
         if op.status == "approved":
             self.runner.start(op.id)
         return op

@@ -82,7 +82,8 @@ class PolicyEngine:
     """Decides what a request needs: the first row matching (action, environment, service), then freezes."""
 
     def __init__(self, rows: list[PolicyRow] | tuple[PolicyRow, ...],
-                 freezes: list[FreezeWindow] | tuple[FreezeWindow, ...] = ()) -> None:
+                 freezes: list[FreezeWindow] | tuple[FreezeWindow, ...] = (), *, confirm_minutes: int = 2) -> None:
+        self.confirm_minutes = confirm_minutes
         self.from_seed = not rows
         self.rows: tuple[PolicyRow, ...] = tuple(rows) if rows else SEED_MATRIX
         self.freezes = tuple(freezes)
@@ -107,6 +108,10 @@ class PolicyEngine:
             "approvals": max(req.row.approvals, freeze.approvals), "approver_roles": list(freeze.approver_roles)})
         return Requirement(req.row_index, stricter, self.from_seed, freeze)
 
+    def expiry_of_confirmation(self, req: Requirement) -> int:
+        """Minutes a requester has to confirm: `[operations] confirm_minutes`, never more than the row allows."""
+        return min(req.expiry_minutes, self.confirm_minutes)
+
     def active_freeze(self, action: PolicyAction, environment: str, at: datetime | None = None
                       ) -> FreezeWindow | None:
         """The first freeze covering this request now (or at `at`)."""
@@ -130,6 +135,8 @@ class PolicyEngine:
         if req.freeze is not None:
             line2 = (f"Change freeze until {req.freeze.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({req.freeze.reason}): "
                      + line2)
-        if req.approvals or req.confirm:
-            line2 += f" Expires after {req.expiry_minutes} minutes."
+        if req.approvals:
+            line2 += f" Approvals expire after {req.expiry_minutes} minutes."
+        if req.confirm:
+            line2 += f" The requester has {self.expiry_of_confirmation(req)} minutes to confirm."
         return f"{line1}\n{line2}"

@@ -30,7 +30,6 @@ from integrations.errors import IntegrationError
 log = logging.getLogger("bot.pipeline")
 
 SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-CONFIRM_MINUTES = 2
 REPLICA_READ_SECONDS = 1.5  # Discord allows 3 s for the first reply to a command
 
 
@@ -54,7 +53,7 @@ class Requests:
         self._store = store
         self._access = access
         self._providers = providers
-        self.policy = PolicyEngine(config.policy, config.freezes)
+        self.policy = PolicyEngine(config.policy, config.freezes, confirm_minutes=config.operations.confirm_minutes)
 
     async def refuse(self, inp: OperationInput, call: Invocation, sentence: str, result: str) -> Refused:
         """Audit a refusal of this request; the returned exception carries the sentence."""
@@ -99,7 +98,7 @@ class Requests:
             status = "pending_confirmation"
         else:
             status = "approved"
-        minutes = req.expiry_minutes if req.approvals else min(req.expiry_minutes, CONFIRM_MINUTES)
+        minutes = req.expiry_minutes if req.approvals else self.policy.expiry_of_confirmation(req)
         expires = iso(datetime.now(UTC) + timedelta(minutes=minutes)) if status != "approved" else None
         return Operation(
             id=f"op-{secrets.token_hex(5)}", action=inp.action, policy_action=policy_action, service=inp.service,

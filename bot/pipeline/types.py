@@ -111,6 +111,9 @@ class FirstReply(Protocol):
     async def show(self, card: Card) -> MessageRef | None:
         """Show the card; the message it became (None where there is none). Raises when it was not shown."""
 
+    async def recorded(self, card: Card, where: MessageRef) -> None:
+        """The request now knows its message: what may act on that message (reactions) can be offered."""
+
 
 class ClickReply(Protocol):
     """How the answer to a click reaches the clicker."""

@@ -160,7 +160,7 @@ async def test_the_seeds_incident_flow(incident_world, monkeypatch):
                      "postmortem"]
     assert "| deploy | @alice | deploy payment-service v5.0.1 to staging: succeeded |" in document
     assert "| commander | @erin | @erin → @frank |" in document
-    assert "| notified | Opscord | Status page updated: Investigating \\(try 2\\) |" in document
+    assert "| notified | Opscord | Status page updated: Investigating (try 2) |" in document
 
     rows = await harness.export()
     incident_rows = [(r["command"].split(" ")[1], r["result"]) for r in rows if r["command"].startswith("/incident")]

@@ -56,6 +56,9 @@ class Screen:
         self.next_message += 1
         return MessageRef(CHANNEL, str(self.next_message))
 
+    async def recorded(self, card: Card, where: MessageRef) -> None:
+        pass
+
     async def update(self, card: Card) -> None:
         self.shown.append(card)
 

@@ -210,3 +210,17 @@ async def test_display_bookkeeping_does_not_count_as_a_revision(world):
     assert stored.shown_revision == stored.revision == 1
     await world.app.store.apply(Change.of(UpdateOperation(op.id, {"progress": "x"})))
     assert (await world.app.store.operation(op.id)).revision == 1
+
+
+async def test_policy_explain_and_the_confirmation_agree_on_its_expiry(world, capsys):
+    from bot.__main__ import main
+    from bot.times import parse_iso
+    from tests.conftest import EXAMPLE_CONFIG
+
+    for version in ("v1.0.0", "v1.1.0"):
+        await world.finish((await world.request(alice, inp("deploy", version=version))).id)
+    op = await world.request(alice, inp("rollback"))
+    minutes = (parse_iso(op.expires_at) - parse_iso(op.created_at)).total_seconds() / 60
+    assert round(minutes) == world.app.config.operations.confirm_minutes == 2
+    assert main(["policy", "explain", "rollback", "production", "--config", str(EXAMPLE_CONFIG)]) == 0
+    assert "The requester has 2 minutes to confirm." in capsys.readouterr().out

@@ -56,3 +56,14 @@ async def test_dora_without_data(tmp_path, sqlite_store):
     report = await dora(example_config(tmp_path), store, 7, now=NOW)
     assert report.lines()[2] == "Change failure rate: n/a (no deploys)"
     assert report.lines()[3].startswith("Time to restore: n/a")
+
+
+async def test_a_rollback_counts_the_deploy_it_undid_not_every_deploy_of_the_day(tmp_path, sqlite_store):
+    store = sqlite_store
+    hour = timedelta(hours=1)
+    await add_deploy(store, "order-service", "production", "deploy", "succeeded", NOW - 5 * hour)
+    await add_deploy(store, "order-service", "production", "deploy", "succeeded", NOW - 3 * hour)
+    await add_deploy(store, "order-service", "production", "rollback", "succeeded", NOW - 2 * hour)
+    report = await dora(example_config(tmp_path), store, 7, now=NOW)
+    assert (report.deploys, report.failed_changes) == (2, 1)
+    assert report.lines()[2] == "Change failure rate: 50% (1 of 2)"

@@ -22,7 +22,7 @@ async def test_all_extensions_load_without_clashing(tmp_path):
             await bot.load_extension(ext)  # a duplicate command name raises CommandAlreadyRegistered
         names = [c.name for c in bot.tree.get_commands()]
         assert len(names) == len(set(names))
-        assert sorted(names) == ["audit", "deploy", "incident", "logs", "migrate", "rollback", "scale", "status"]
+        assert sorted(names) == ["audit", "deploy", "help", "incident", "logs", "migrate", "rollback", "scale", "status"]
         for command in bot.tree.walk_commands():
             assert 1 <= len(command.name) <= 32 and command.name == command.name.lower()
             assert 1 <= len(command.description) <= 100

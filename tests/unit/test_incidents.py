@@ -62,7 +62,7 @@ def test_what_was_not_notified_is_said():
     assert notified_line(incident(pager_key=None, statuspage_id=None), failing) == (
         "Status page not updated yet (retrying) · PagerDuty not notified yet: ops-team (retrying)")
     missing = announcement(incident(), Reach(oncall_missing="payment-oncall")).splitlines()[3]
-    assert missing.startswith("On call: no role payment\\-oncall in this server")
+    assert missing.startswith("On call: no role payment-oncall in this server")
 
 
 def test_text_for_the_status_page_is_plain_and_defused():

@@ -1,0 +1,84 @@
+"""/help: the commands this member may use here, each with the policy that applies to it.
+
+Built from the same `Access` and `PolicyEngine` the pipeline decides with, so what /help says is
+what a request will meet (freezes included).
+"""
+
+from __future__ import annotations
+
+from bot.config import OpscordConfig
+from bot.errors import Frozen, PermissionDenied
+from bot.pipeline import Access, Invocation, Journal, OpAction, OperationInput, PolicyEngine
+from bot.pipeline.policy import Requirement, role_phrase
+
+OPERATIONS: tuple[tuple[OpAction, str, tuple[str, ...]], ...] = (
+    ("deploy", "/deploy service version environment", ("deploy",)),
+    ("rollback", "/rollback service environment", ("rollback",)),
+    ("scale", "/scale service replicas environment", ("scale_up", "scale_down")),
+    ("migrate", "/migrate service environment", ("migrate",)),
+)
+READS = {"status": ["/status service"], "logs": ["/logs service [last] [filter] [environment]"],
+         "incident": ["/incident create title severity [service]", "/incident update text [status]",
+                      "/incident resolve text", "/incident commander member", "/incident timeline"],
+         "audit": ["/audit recent [user] [service] [limit]", "/audit verify", "/audit export [since]",
+                   "/audit dora [days]"]}
+
+
+def _needs(engine: PolicyEngine, action: str, environment: str) -> str:
+    try:
+        req: Requirement = engine.decide(action, environment)
+    except Frozen as exc:
+        return f"refused now: {exc.message}"
+    if req.approvals:
+        return req.sentence().rstrip(".").replace("Requires", "needs", 1)
+    if req.confirm:
+        return "you confirm it"
+    return "runs at once"
+
+
+class Guide:
+    """Answers /help."""
+
+    def __init__(self, config: OpscordConfig, access: Access, policy: PolicyEngine, journal: Journal) -> None:
+        self._config = config
+        self._access = access
+        self._policy = policy
+        self._journal = journal
+
+    async def help(self, call: Invocation) -> list[str]:
+        """Lines for this member, here."""
+        async with self._journal.command(call, None):
+            lines = self._operations(call) + self._approvals(call) + self._reads(call)
+            if not lines:
+                return ["You hold no role that Opscord gives a command to; ask an admin which roles map to "
+                        "`[roles]` in its config."]
+            return ["What you can do here:", *lines]
+
+    def _operations(self, call: Invocation) -> list[str]:
+        lines: list[str] = []
+        for action, usage, policy_actions in OPERATIONS:
+            allowed = []
+            for env in self._config.environments:
+                try:
+                    self._access.require_operate(call, OperationInput(action, "", env.name))
+                except PermissionDenied:
+                    continue  # not here: left out
+                needs = " / ".join(f"{p.replace('_', ' ')}: {_needs(self._policy, p, env.name)}"
+                                   if len(policy_actions) > 1 else _needs(self._policy, p, env.name)
+                                   for p in policy_actions)
+                allowed.append(f"{env.name} — {needs}")
+            if allowed:
+                lines.append(f"`{usage}` · " + "; ".join(allowed))
+        return lines
+
+    def _approvals(self, call: Invocation) -> list[str]:
+        approver_roles = {role for row in self._policy.rows for role in row.approver_roles}
+        mine = sorted(approver_roles & self._access.capabilities(call.actor))
+        if not mine:
+            return []
+        roles = " or ".join(role_phrase(r) for r in mine)
+        return [f"As a {roles} you approve others' requests that need one: ✅ Approve (or react ✅), ❌ Reject."]
+
+    def _reads(self, call: Invocation) -> list[str]:
+        return [f"`{usage}`" for family, usages in READS.items() if self._access.may_use(call.actor, family)
+                for usage in usages]
