@@ -13,15 +13,17 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import discord
 import yarl
 
+from bot.alerts import AlertChannel, AlertReceiver
 from bot.config import PROVIDER_SECTIONS, ConfigError, OpscordConfig, env_problems, load_config
 from bot.incidents import IncidentRoom, Incidents
 from bot.logging_setup import configure_logging
+from bot.metrics import Metrics
 from bot.observe import Observer
 from bot.pipeline import Access, Journal, Members, Pipeline
 from bot.providers import ProviderRegistry
@@ -42,6 +44,7 @@ class Foundation:
     store: Store
     http: aiohttp.ClientSession
     providers: ProviderRegistry
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,8 @@ class App:
     observer: Observer
     incidents: Incidents
     trail: AuditTrail
+    metrics: Metrics
+    alerts: AlertReceiver
 
 
 @contextlib.asynccontextmanager
@@ -66,33 +71,39 @@ async def open_foundation(settings: Settings, config: OpscordConfig,
     """Open the store and the HTTP session; close them (the store after its queued writes) on exit."""
     store = await open_store(settings.opscord_db)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    metrics = Metrics()
     try:
-        providers = ProviderRegistry(config, HttpClient(session), environ)
-        yield Foundation(settings, config, store, session, providers)
+        providers = ProviderRegistry(config, HttpClient(session, observer=metrics.upstream_call), environ)
+        yield Foundation(settings, config, store, session, providers, metrics)
     finally:
         await session.close()
         await store.close()
 
 
-def compose(base: Foundation, *, members: Members, room: IncidentRoom) -> App:
+def compose(base: Foundation, *, members: Members, room: IncidentRoom, alert_channel: AlertChannel | None = None
+            ) -> App:
     """The pipeline and the services over the foundation."""
     access = Access(base.config)
     journal = Journal(base.store, access)
-    pipeline = Pipeline(base.config, base.store, access, base.providers, members)
+    pipeline = Pipeline(base.config, base.store, access, base.providers, members, metrics=base.metrics)
+    incidents = Incidents(base.config, base.store, base.providers, journal, room)
     return App(settings=base.settings, config=base.config, store=base.store, providers=base.providers,
                access=access, journal=journal, pipeline=pipeline,
-               observer=Observer(base.config, base.store, base.providers, journal),
-               incidents=Incidents(base.config, base.store, base.providers, journal, room),
-               trail=AuditTrail(base.config, base.store, journal))
+               observer=Observer(base.config, base.store, base.providers, journal), incidents=incidents,
+               trail=AuditTrail(base.config, base.store, journal), metrics=base.metrics,
+               alerts=AlertReceiver(base.config, base.store, incidents=incidents, journal=journal, room=room,
+                                    channel=alert_channel, metrics=base.metrics))
 
 
 def discord_app(base: Foundation) -> Callable[[discord.Client], App]:
     """How OpsBot composes its services from itself (its guild's members and threads)."""
+    from bot.client.alerts import DiscordAlertChannel
     from bot.client.guild import DiscordIncidentRoom, GuildMembers
 
     def build(client: discord.Client) -> App:
         guild_id = base.config.guild.id
-        return compose(base, members=GuildMembers(client, guild_id), room=DiscordIncidentRoom(client, base.config))
+        return compose(base, members=GuildMembers(client, guild_id), room=DiscordIncidentRoom(client, base.config),
+                       alert_channel=DiscordAlertChannel(client, base.config))
 
     return build
 
@@ -113,6 +124,8 @@ def secret_values(config: OpscordConfig, environ: Mapping[str, str]) -> list[str
             settings = getattr(svc, section)
             if settings is not None:
                 values += [environ[name] for name in settings.env_names() if environ.get(name)]
+    if config.alerts is not None and environ.get(config.alerts.token_env):
+        values.append(environ[config.alerts.token_env])
     return values
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
@@ -34,6 +34,9 @@ _NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 RoleRef = str | int
 ChannelRef = str | int
+Severity = Literal["sev1", "sev2", "sev3"]
+EnvVar = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+LabelValues = str | list[str]
 
 
 class _Strict(BaseModel):
@@ -210,6 +213,46 @@ class OperationsConfig(_Strict):
         default="wait", description="After a crash, wait for a provider process still running, or end it.")
 
 
+class AlertRule(_Strict):
+    """How Alertmanager groups whose labels match become incidents; the first matching rule wins."""
+
+    labels: dict[str, LabelValues] = Field(
+        default_factory=dict, description="label → value (or list of values) the group must have; {} matches all.")
+    service: str | None = Field(default=None, description="The catalog service (default: the service label).")
+    severity: Severity | None = Field(default=None, description="The incident's severity (default: from labels).")
+    action: Literal["incident", "notify"] = Field(
+        default="incident", description="incident: open one (once per group); notify: post to the alerts channel.")
+    resolve: bool = Field(default=True, description="A resolved notification resolves the incident (else updates).")
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Whether every label this rule names has one of its values."""
+        for name, wanted in self.labels.items():
+            values = [wanted] if isinstance(wanted, str) else wanted
+            if labels.get(name) not in values:
+                return False
+        return True
+
+
+class AlertsConfig(_Strict):
+    """The Alertmanager receiver at POST /hooks/alertmanager (webhook payload version 4)."""
+
+    token_env: EnvVar = Field(default="OPSCORD_ALERTMANAGER_TOKEN",
+                              description="Variable holding the bearer token Alertmanager sends.")
+    channel: ChannelRef = Field(default="alerts", description="Where `notify` rules post.")
+    service_label: str = "service"
+    severity_label: str = "severity"
+    severities: dict[str, Severity] = Field(
+        default_factory=lambda: dict[str, Severity](critical="sev1", error="sev2", warning="sev3"),
+        description="Value of the severity label → incident severity.")
+    default_severity: Severity = "sev2"
+    max_body_kib: int = Field(default=1024, ge=1, le=64 * 1024)
+    rules: list[AlertRule] = Field(default_factory=lambda: [AlertRule()], min_length=1)
+
+    def env_names(self) -> list[str]:
+        """The token's variable."""
+        return [self.token_env]
+
+
 class AccessConfig(_Strict):
     """Which capabilities may use the read-only command families."""
 
@@ -242,6 +285,7 @@ class OpscordConfig(_Strict):
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     operations: OperationsConfig = Field(default_factory=OperationsConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    alerts: AlertsConfig | None = None
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)
@@ -334,6 +378,8 @@ def env_problems(config: OpscordConfig, environ: Mapping[str, str]) -> list[Prob
                 continue
             for name in settings.missing_env(environ):
                 problems.append(Problem(f"services[{i}].{section}", f"environment variable {name} is not set"))
+    if config.alerts is not None and not environ.get(config.alerts.token_env):
+        problems.append(Problem("alerts.token_env", f"environment variable {config.alerts.token_env} is not set"))
     return problems
 
 

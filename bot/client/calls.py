@@ -64,3 +64,12 @@ def click_of(interaction: discord.Interaction[Any], kind: ClickKind, op_id: str)
     answers = str(metadata.id) if metadata is not None else None
     call = invocation_of(interaction, command=f"click {CLICK_LABELS[kind]} on {op_id}")
     return Click(op_id=op_id, kind=kind, call=call, message=where, answers=answers)
+
+
+def family_of(interaction: discord.Interaction[Any]) -> str | None:
+    """The command family an interaction ran (`/incident create` → incident); None for buttons."""
+    command = interaction.command
+    if command is None:
+        return None
+    root = getattr(command, "root_parent", None) or command
+    return str(root.name)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.client.calls import family_of
 from bot.errors import MissingCapability, OpscordError
 from bot.pipeline import Invocation
 from bot.pipeline.entries import call_entry, storable, was_audited
@@ -54,6 +55,8 @@ async def answer_failure(app: App, interaction: discord.Interaction[Any], call: 
     """Audit the failure (unless that was done already), then tell the member in one sentence."""
     result, sentence, unexpected = describe_error(error)
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
+    if (family := family_of(interaction)) is not None:
+        app.metrics.command(family, result)
     if unexpected:
         ref = secrets.token_hex(4)
         sentence = f"Something went wrong running {call.command.split(' ')[0]}; it was logged as error {ref}."
