@@ -19,6 +19,7 @@ import aiohttp
 import discord
 import yarl
 
+from bot import startup
 from bot.alerts import AlertChannel, AlertReceiver
 from bot.config import PROVIDER_SECTIONS, ConfigError, OpscordConfig, env_problems, load_config
 from bot.incidents import IncidentRoom, Incidents
@@ -136,7 +137,8 @@ async def run(settings: Settings) -> int:
 
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
-    redactor = configure_logging(settings.log_level, [token])
+    redactor = configure_logging(settings.log_level, [token], settings.log_format)
+    startup.quiet_discord_logs(debug=settings.log_level == "DEBUG")
     redirect_discord(settings.discord_api_base_url, settings.discord_gateway_url)
     try:
         config = load_config(settings.opscord_config)
@@ -161,7 +163,7 @@ async def run(settings: Settings) -> int:
             loop.add_signal_handler(sig, stopping.set)
         try:
             async with bot:
-                runner = asyncio.create_task(bot.start(token), name="discord-client")
+                runner = asyncio.create_task(startup.connect(bot, token), name="discord-client")
                 stop = asyncio.create_task(stopping.wait(), name="stop-signal")
                 done, _ = await asyncio.wait({runner, stop}, return_when=asyncio.FIRST_COMPLETED)
                 if stop in done:
@@ -170,9 +172,12 @@ async def run(settings: Settings) -> int:
                     await bot.shutdown()
                 else:
                     stop.cancel()
-                runner.result() if runner.done() else await runner
-        except discord.LoginFailure:
-            log.error("Discord refused the token (DISCORD_TOKEN): check it in the developer portal")
+                await startup.finished(runner)
+        except Exception as exc:
+            sentence = startup.explain(exc, bot.application_id, config.guild.id)
+            if sentence is None:
+                raise
+            log.error(sentence, exc_info=exc if settings.log_level == "DEBUG" else None)
             return 2
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from bot.logging_setup import bind
 from bot.pipeline import Actor, ActorRole, Invocation
 from bot.pipeline.types import CLICK_LABELS, Click, ClickKind, MessageRef
 
@@ -46,7 +47,8 @@ def command_text(interaction: discord.Interaction[Any]) -> str:
 
 
 def invocation_of(interaction: discord.Interaction[Any], command: str | None = None) -> Invocation:
-    """The pipeline's view of an interaction."""
+    """The pipeline's view of an interaction (its ids are bound to the handler's log records too)."""
+    bind(interaction_id=str(interaction.id), user_id=str(interaction.user.id))
     channel = interaction.channel
     return Invocation(
         actor=actor_of(interaction.user), command=command or command_text(interaction),

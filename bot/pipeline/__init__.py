@@ -16,6 +16,7 @@ import asyncio
 import logging
 
 from bot.config import OpscordConfig
+from bot.logging_setup import bind
 from bot.metrics import Metrics
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
@@ -83,6 +84,7 @@ class Pipeline:
         if not self.accepting:
             raise await self.requests.refuse(inp, call, messages.RESTARTING, "restarting")
         op = (await self.requests.accept(inp, call)).op
+        bind(request_id=op.id)
         try:
             where = await reply.show(messages.card(op, []))
         except Exception as exc:
@@ -109,6 +111,7 @@ class Pipeline:
             await self.store.append(click_entry(click, op, "restarting", error=messages.RESTARTING))
             await reply.tell(messages.RESTARTING)
             return op
+        bind(request_id=click.op_id)
         decided = await self.decisions.decide(click)
         if decided.tell is None:
             self.metrics.decided(click.kind, decided.op)
