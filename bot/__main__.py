@@ -134,14 +134,21 @@ async def fallback(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def check_config(path: Path) -> int:
-    """Print a summary and return 0, or print every problem and return 2."""
-    from bot.config import ConfigError, env_problems, load_config
+    """Print a summary and return 0, or print every problem (structure, references, roles, placeholders,
+    unset secrets — all in one pass) and return 2."""
+    from bot.config import ConfigError, parse_config, read_raw
+    from bot.config_checks import merged, run_time_problems
 
     try:
-        config = load_config(path)
-        missing = env_problems(config, os.environ)
-        if missing:
-            raise ConfigError(missing)
+        raw = read_raw(path)
+        problems = []
+        try:
+            config = parse_config(raw)
+        except ConfigError as exc:
+            problems = exc.problems
+        problems = merged(problems, run_time_problems(raw, os.environ))
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.config_refs import reference_problems
+from bot.config_words import plain
 from integrations.observability_settings import (
     GrafanaSettings,
     LokiSettings,
@@ -330,17 +331,20 @@ def _format_loc(loc: Iterable[int | str]) -> str:
 
 
 def _pydantic_problems(exc: ValidationError) -> list[Problem]:
-    problems = []
+    """Each error in plain words at its key path; the alternatives of a union (`str | int`) as one."""
+    phrases: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "int", "str")))]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        problems.append(Problem(_format_loc(loc), msg))
-    return problems
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "int", "str", "list[")))]
+        loc = [p for i, p in enumerate(loc) if not (p in _PROVIDER_TAGS and i > 0 and loc[i - 1] == "deploy")]
+        said = phrases.setdefault(_format_loc(loc), [])
+        if (phrase := plain(err)) not in said:
+            said.append(phrase)
+    return [Problem(path, " or ".join(said)) for path, said in phrases.items()]
 
 
 PROVIDER_SECTIONS = ("deploy", "logs", "monitor", "pager", "status_page", "grafana")
+_PROVIDER_TAGS = ("command", "webhook", "github_actions", "argocd", "kubernetes")
+"""The deploy provider's discriminator, which pydantic puts in the key path (services[0].deploy.argocd.url)."""
 
 
 def apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
@@ -398,14 +402,18 @@ def parse_config(raw: dict[str, Any]) -> OpscordConfig:
     return config
 
 
-def load_config(path: Path) -> OpscordConfig:
-    """Read and validate the TOML config at `path`."""
+def read_raw(path: Path) -> dict[str, Any]:
+    """The TOML data at `path` (ConfigError when it cannot be read or is not TOML)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem("", f"{path} is not valid TOML: {exc}")]) from None
-    return parse_config(raw)
+
+
+def load_config(path: Path) -> OpscordConfig:
+    """Read and validate the TOML config at `path`."""
+    return parse_config(read_raw(path))
