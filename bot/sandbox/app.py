@@ -49,6 +49,10 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
     if script is not None and not script.is_file():
         print(f"opscord sandbox: no script at {script}", file=sys.stderr)
         return 2
+    if not (config_path or settings.opscord_config).exists():
+        print(f"opscord sandbox: no config at {config_path or settings.opscord_config}: run `opscord init` to write "
+              "a starter config here (or pass --config FILE)", file=sys.stderr)
+        return 2
     quiet = "log_level" not in settings.model_fields_set
     configure_logging("WARNING" if quiet else settings.log_level, [EMULATOR_TOKEN])
     logging.getLogger("discord.client").addFilter(_not_about_voice)

@@ -50,7 +50,12 @@ async def start(env):
 
 async def exits(env, timeout=30):
     proc = await start(env)
-    output = (await asyncio.wait_for(proc.communicate(), timeout))[0].decode()
+    try:
+        output = (await asyncio.wait_for(proc.communicate(), timeout))[0].decode()
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
     return proc.returncode, output
 
 
@@ -109,13 +114,20 @@ async def test_the_members_intent_refused(tmp_path, emu):
 
 async def read_until(proc, fragment, count=1, timeout=30):
     seen = []
+
     async def reader():
         while sum(fragment in line for line in seen) < count:
             line = await proc.stdout.readline()
             if not line:
                 raise AssertionError("the bot exited:\n" + "".join(seen))
             seen.append(line.decode())
-    await asyncio.wait_for(reader(), timeout)
+
+    try:
+        await asyncio.wait_for(reader(), timeout)
+    except BaseException:
+        proc.kill()  # never leave the bot running behind a failed test
+        await proc.wait()
+        raise
     return seen
 
 
