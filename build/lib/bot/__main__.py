@@ -1,0 +1,314 @@
+"""Entry point: `python -m bot` (also the `opscord` script) and its sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bot.settings import Settings
+from bot.store import Store, open_store
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        raise SystemExit(f"opscord: invalid settings: {problems}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    from bot import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="opscord", description="ChatOps for Discord. Without a sub-command: connect to Discord with "
+        "DISCORD_TOKEN, or run the local sandbox when it is not set.")
+    parser.add_argument("--version", action="version", version=f"opscord {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    init = sub.add_parser("init", help="write a starter opscord.toml and .env into the current directory")
+    init.add_argument("--force", action="store_true", help="overwrite opscord.toml and .env if they exist")
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path", type=Path, help="the TOML config, e.g. opscord.toml")
+    audit = sub.add_parser("audit", help="verify or export the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_cmd", required=True, metavar="COMMAND")
+    verify = audit_sub.add_parser("verify", help="check the hash chain")
+    verify.add_argument("--db", type=Path, help="SQLite database (default: OPSCORD_DB)")
+    verify.add_argument("--expect", action="append", default=[], metavar="ROW:HASH",
+                        help="a checkpoint (as posted in the audit channel) the chain must still match")
+    export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
+    export.add_argument("--db", type=Path, help="SQLite database (default: OPSCORD_DB)")
+    export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
+    dora_cmd = audit_sub.add_parser("dora", help="DORA metrics from the deploy history and incidents")
+    dora_cmd.add_argument("--db", type=Path, help="SQLite database (default: OPSCORD_DB)")
+    dora_cmd.add_argument("--days", type=int, default=30, help="how many days back (default: 30)")
+    dora_cmd.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
+    policy = sub.add_parser("policy", help="explain the approval policy")
+    policy_sub = policy.add_subparsers(dest="policy_cmd", required=True, metavar="COMMAND")
+    explain = policy_sub.add_parser("explain", help="which policy row applies and what it requires")
+    explain.add_argument("action", help="deploy, rollback, scale_up, scale_down or migrate")
+    explain.add_argument("environment", help="an environment of the config, e.g. production")
+    explain.add_argument("--service", help="a service of the catalog (rows may name one)")
+    explain.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
+    run_op = sub.add_parser("run-op", help="CLI fallback: run an operation through the same pipeline and audit",
+                            description="deploy SERVICE VERSION ENVIRONMENT | rollback SERVICE ENVIRONMENT | "
+                                        "scale SERVICE REPLICAS ENVIRONMENT | migrate SERVICE ENVIRONMENT")
+    run_op.add_argument("words", nargs="+", metavar="ACTION ARGS",
+                        help="e.g. deploy order-service v2.4.1 production")
+    approve = sub.add_parser("approve", help="CLI fallback: approve (or confirm) a pending request")
+    approve.add_argument("op_id", help="the request id, e.g. op-3f9c2a71be")
+    approve.add_argument("--reject", action="store_true", help="reject (or cancel) instead")
+    sandbox = sub.add_parser("sandbox", help="the local sandbox: the bot on an emulated Discord, with a console")
+    lines = sandbox.add_mutually_exclusive_group()
+    lines.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
+    lines.add_argument("--demo", action="store_true", help="play the built-in walk-through (bot/sandbox/demo.txt)")
+    sandbox.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
+    sandbox.add_argument("--db", type=Path, help="SQLite database (default: sandbox.db)")
+    bench = sub.add_parser("bench", help="measure Opscord against its baselines (a dev tool; minutes)")
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a smaller run, under two minutes")
+    size.add_argument("--smoke", action="store_true", help="the smallest run, seconds (proves the harness works)")
+    bench.add_argument("--json", type=Path, metavar="PATH", help="also write the figures as JSON to PATH")
+    bench.add_argument("--rounds", type=int, help="A/B rounds of the latency bursts (default: 5, --quick: 2)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line and run the chosen command; returns the exit code."""
+    args = _parser().parse_args(argv)
+    if args.cmd == "init":
+        return init_here(args.force)
+    if args.cmd == "check-config":
+        return check_config(args.path)
+    if args.cmd == "audit":
+        db_path = args.db or _settings().opscord_db
+        if args.audit_cmd == "verify":
+            return asyncio.run(audit_verify(db_path, _checkpoints(args.expect)))
+        if args.audit_cmd == "dora":
+            return asyncio.run(audit_dora(db_path, args.config or _settings().opscord_config, args.days))
+        return asyncio.run(audit_export(db_path, args.since))
+    if args.cmd == "policy":
+        return policy_explain(args.config or _settings().opscord_config, args.action, args.environment,
+                              args.service)
+    if args.cmd in ("run-op", "approve"):
+        return asyncio.run(fallback(_settings(), args))
+    if args.cmd == "sandbox":
+        from bot.sandbox import run_sandbox
+        from bot.starter import DEMO_SCRIPT
+
+        script = DEMO_SCRIPT if args.demo else args.script
+        return run_sandbox(_settings(), script=script, config_path=args.config, db_path=args.db)
+    if args.cmd == "bench":
+        from bot.bench import run as run_bench
+
+        return run_bench(quick=args.quick, smoke=args.smoke, rounds=args.rounds, json_path=args.json)
+    return run_bot(_settings())
+
+
+async def fallback(settings: Settings, args: argparse.Namespace) -> int:
+    """`run-op` / `approve`: the pipeline without Discord, acting as the OS account of the real uid."""
+    from bot.app import compose, open_foundation
+    from bot.config import ConfigError, load_config
+    from bot.fallback import (
+        ConfigMembers,
+        FallbackError,
+        NoIncidentRoom,
+        cli_actor,
+        cli_call,
+        decide,
+        parse_operation,
+        print_line,
+        run_operation,
+    )
+
+    try:
+        config = load_config(settings.opscord_config)
+        actor = cli_actor(config)
+        parsed = parse_operation(args.words) if args.cmd == "run-op" else None
+    except ConfigError as exc:
+        print(f"opscord: {settings.opscord_config} is invalid ({len(exc.problems)} problem(s)); run check-config",
+              file=sys.stderr)
+        return 2
+    except FallbackError as exc:
+        print(f"opscord: {exc}", file=sys.stderr)
+        return 2
+    async with open_foundation(settings, config) as base:
+        app = compose(base, members=ConfigMembers(config), room=NoIncidentRoom())
+        if parsed is not None:
+            inp, command = parsed
+            return await run_operation(app, inp, cli_call(actor, command), print_line)
+        return await decide(app, args.op_id, actor, args.reject, print_line)
+
+
+def init_here(force: bool) -> int:
+    """Write the starter config and .env into the current directory."""
+    from bot.starter import InitError, init
+
+    try:
+        written = init(Path.cwd(), force=force)
+    except InitError as exc:
+        print(f"opscord: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {' and '.join(p.name for p in written)} in {Path.cwd()}.\n"
+          "Try it without Discord:   opscord sandbox --demo   (or just: opscord sandbox)\n"
+          "Connect to Discord:       set [guild] id and [roles] in opscord.toml, DISCORD_TOKEN in .env,\n"
+          "                          then: opscord check-config opscord.toml && opscord")
+    return 0
+
+
+def check_config(path: Path) -> int:
+    """Print a summary and return 0, or print every problem (structure, references, roles, placeholders,
+    unset secrets — all in one pass) and return 2."""
+    from bot.config import ConfigError, parse_config, read_raw
+    from bot.config_checks import merged, run_time_problems
+
+    try:
+        raw = read_raw(path)
+        problems = []
+        try:
+            config = parse_config(raw)
+        except ConfigError as exc:
+            problems = exc.problems
+        problems = merged(problems, run_time_problems(raw, os.environ))
+        if problems:
+            raise ConfigError(problems)
+    except ConfigError as exc:
+        print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print(
+        f"{path}: OK — guild {config.guild.id}, {len(config.environments)} environments "
+        f"({', '.join(e.name for e in config.environments)}), {len(config.services)} services "
+        f"({', '.join(s.name for s in config.services)}), {len(config.policy)} policy rows, "
+        f"roles: {', '.join(sorted(config.roles))}"
+    )
+    return 0
+
+
+def policy_explain(config_path: Path, action: str, environment: str, service: str | None) -> int:
+    """Print the matching policy row and what it requires."""
+    from bot.config import ACTIONS, ConfigError, load_config
+    from bot.pipeline.policy import PolicyEngine
+
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        print(f"opscord: {config_path} is invalid ({len(exc.problems)} problem(s)); run check-config",
+              file=sys.stderr)
+        return 2
+    if action not in ACTIONS:
+        print(f"opscord: unknown action {action!r}; one of {', '.join(ACTIONS)}", file=sys.stderr)
+        return 2
+    if config.environment(environment) is None:
+        known = ", ".join(e.name for e in config.environments)
+        print(f"opscord: unknown environment {environment!r}; one of {known}", file=sys.stderr)
+        return 2
+    if service is not None and config.service(service) is None:
+        print(f"opscord: unknown service {service!r}", file=sys.stderr)
+        return 2
+    print(PolicyEngine(config.policy, config.freezes).explain(action, environment, service))
+    return 0
+
+
+def _normalize_since(since: str | None) -> str | None:
+    if since is None:
+        return None
+    from bot.errors import ValidationFailed
+    from bot.trail import parse_since
+
+    try:
+        return parse_since(since)
+    except ValidationFailed:
+        raise SystemExit(f"opscord: --since {since[:40]!r} is not an ISO date or timestamp") from None
+
+
+@contextlib.asynccontextmanager
+async def _open_store(db_path: Path) -> AsyncIterator[Store]:
+    if not await asyncio.to_thread(db_path.is_file):
+        raise SystemExit(f"opscord: no database at {db_path}")
+    store = await open_store(db_path)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _checkpoints(values: list[str]) -> dict[int, str]:
+    checkpoints = {}
+    for value in values:
+        row, sep, digest = value.partition(":")
+        if not sep or not row.isdigit() or len(digest) != 64:
+            raise SystemExit(f"opscord: --expect {value!r} is not ROW:HASH (a row number and a 64-hex hash)")
+        checkpoints[int(row)] = digest
+    return checkpoints
+
+
+async def audit_verify(db_path: Path, checkpoints: dict[int, str] | None = None) -> int:
+    """Exit 0 with "N rows, chain intact", or 1 naming the first bad row."""
+    from bot.store.records import VerifyResult
+
+    async with _open_store(db_path) as store:
+        result = await store.verify()
+        if result.ok and checkpoints:
+            stored = await store.audit_hashes(checkpoints)
+            for row_id, expected in sorted(checkpoints.items()):
+                if row_id not in stored:
+                    result = VerifyResult(0, False, row_id, "is missing, but a checkpoint names it (truncated?)")
+                    break
+                if stored[row_id] != expected.lower():
+                    result = VerifyResult(0, False, row_id,
+                                          "hash differs from its checkpoint (the chain was rewritten)")
+                    break
+    print(str(result), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
+
+
+async def audit_dora(db_path: Path, config_path: Path, days: int) -> int:
+    """Print the DORA metrics of the last `days` days."""
+    from bot.config import ConfigError, load_config
+    from bot.dora import dora
+
+    if not 1 <= days <= 3650:
+        raise SystemExit("opscord: --days must be between 1 and 3650")
+    try:
+        config = load_config(config_path)
+    except ConfigError as exc:
+        raise SystemExit(f"opscord: {config_path} is invalid ({len(exc.problems)} problem(s)); "
+                         "run check-config") from None
+    async with _open_store(db_path) as store:
+        print("\n".join((await dora(config, store, days)).lines()))
+    return 0
+
+
+async def audit_export(db_path: Path, since: str | None) -> int:
+    """Print JSON lines in the seed's format."""
+    since_norm = _normalize_since(since)
+    async with _open_store(db_path) as store:
+        async for row in store.audit_rows(since_norm):
+            sys.stdout.write(json.dumps(row.export(), ensure_ascii=False) + "\n")
+    return 0
+
+
+def run_bot(settings: Settings) -> int:
+    """Connect to Discord with DISCORD_TOKEN; without it, run the local sandbox."""
+    if settings.discord_token is None:
+        from bot.sandbox import run_sandbox
+
+        return run_sandbox(settings, token_notice=True)
+    from bot.app import run
+
+    return asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""OpsBot: the discord.py client. It composes its services once, recovers before it connects, loads the cogs.
+
+`setup_hook` runs after login and before the gateway connects, so crash recovery there finishes
+before any interaction can arrive: a command handled in the first second after a start is never
+mistaken for one its own process left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import importlib
+import json
+import logging
+import pkgutil
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord.ext import commands
+
+from bot.client.buttons import BUTTONS
+from bot.client.calls import family_of
+from bot.client.guild import resolve_channel
+from bot.client.sync import MessageSync
+from bot.client.tree import OpsTree
+from bot.store import Change
+from bot.store.changes import PutFact
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("bot.client")
+EXTENSION_PACKAGE = "cogs"
+
+
+def discover_extensions() -> list[str]:
+    """Every module in `cogs/`: one extension per command family."""
+    package = importlib.import_module(EXTENSION_PACKAGE)
+    return sorted(f"{EXTENSION_PACKAGE}.{m.name}" for m in pkgutil.iter_modules(package.__path__)
+                  if not m.name.startswith("_"))
+
+
+def app_of(client: discord.Client) -> App:
+    """The services of an OpsBot (TypeError for any other client)."""
+    if not isinstance(client, OpsBot):
+        raise TypeError("client is not an OpsBot")
+    return client.app
+
+
+class OpsBot(commands.Bot):
+    """The Opscord bot. `build` composes its services from it, once, at construction."""
+
+    def __init__(self, build: Callable[[discord.Client], App], *, guild_ready_timeout: float = 2.0) -> None:
+        intents = discord.Intents.default()
+        intents.members = True
+        super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=OpsTree,
+                         allowed_mentions=discord.AllowedMentions.none(), help_command=None,
+                         guild_ready_timeout=guild_ready_timeout)
+        self.app = build(self)
+        self.http.http_trace = self.app.metrics.discord_trace()  # first responses and Discord's latency
+        self.sync = MessageSync(self, self.app)
+        self.synced_commands: int | None = None
+        self.expiry_interval = 15.0
+        self.checkpoint_interval = self.app.config.audit.checkpoint_minutes * 60.0
+        self.recovered = asyncio.Event()
+        self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def guild_object(self) -> discord.Object:
+        """The configured guild."""
+        return discord.Object(id=self.app.config.guild.id)
+
+    async def setup_hook(self) -> None:
+        """Recover, start the message sync, load every extension, sync the commands if they changed."""
+        self.add_dynamic_items(*BUTTONS)
+        report = await self.app.pipeline.recover()
+        if report.interrupted or report.waiting_for or report.ended:
+            log.warning("recovered from the last stop: %d interrupted, %d still running (waiting), %d ended",
+                        len(report.interrupted), len(report.waiting_for), len(report.ended))
+        self.recovered.set()
+        self._spawn(self.sync.run(), "opscord-message-sync")
+        for extension in discover_extensions():
+            await self.load_extension(extension)
+        guild = self.guild_object
+        self.tree.copy_global_to(guild=guild)
+        await self._sync_if_changed(guild)
+        self._spawn(self._expiry_loop(), "opscord-expiry")
+        if self.checkpoint_interval > 0:
+            self._spawn(self._checkpoint_loop(), "opscord-checkpoints")
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._background.append(asyncio.create_task(work, name=name))
+
+    async def _sync_if_changed(self, guild: discord.Object) -> None:
+        local = [cmd.to_dict(self.tree) for cmd in self.tree.get_commands(guild=guild)]
+        digest = hashlib.sha256(json.dumps(local, sort_keys=True, default=str).encode()).hexdigest()
+        key = f"command_digest:{guild.id}"
+        stored = await self.app.store.fact(key)
+        remote = await self.tree.fetch_commands(guild=guild)
+        if stored == digest and {c.name for c in remote} == {c["name"] for c in local}:
+            log.info("application commands unchanged; not syncing (%d commands)", len(local))
+            self.synced_commands = 0
+            return
+        synced = await self.tree.sync(guild=guild)
+        self.synced_commands = len(synced)
+        await self.app.store.apply(Change.of(PutFact(key, digest)))
+        log.info("synced %d application commands to guild %s", len(synced), guild.id)
+
+    async def _expiry_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.expiry_interval)
+            try:
+                await self.app.pipeline.expire_due()
+            except Exception:
+                log.exception("expiring waiting requests failed")
+
+    async def _checkpoint_loop(self) -> None:
+        await self.wait_until_ready()
+        while True:
+            try:
+                await self.post_checkpoint()
+            except Exception:
+                log.exception("posting an audit checkpoint failed")
+            await asyncio.sleep(self.checkpoint_interval)
+
+    async def post_checkpoint(self) -> bool:
+        """Post the chain's head to the audit channel when it moved since the last checkpoint."""
+        due = await self.app.trail.checkpoint_due()
+        if due is None:
+            return False
+        row_id, digest = due
+        ref = self.app.config.channels.audit
+        channel = resolve_channel(self, self.app.config.guild.id, ref)
+        if channel is None:
+            log.warning("audit channel %r not found; no checkpoint posted", ref)
+            return False
+        await channel.send(f"🔏 Audit checkpoint: row {row_id}, hash `{digest}`.\nTo check a copy of the log "
+                           f"against it: `python -m bot audit verify --expect {row_id}:{digest}`")
+        await self.app.trail.checkpoint_posted(row_id, digest)
+        return True
+
+    async def shutdown(self) -> None:
+        """The graceful stop: refuse new operations, let running ones finish, show their state, close."""
+        stopped = await self.app.pipeline.stop()
+        if stopped:
+            log.warning("stopped %d operation(s) that did not finish within the grace period", stopped)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.sync.flush(), 10)
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop background work and executions (the next start reports those interrupted), then disconnect."""
+        await self.app.pipeline.runner.abort()
+        for task in self._background:
+            task.cancel()
+        for task in self._background:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._background.clear()
+        await super().close()
+
+    async def on_app_command_completion(self, interaction: discord.Interaction[Any], command: Any) -> None:
+        """Count a command that ended without an error (failures are counted on the error path)."""
+        self.app.metrics.command(family_of(interaction) or "unknown", "ok")
+
+    async def on_ready(self) -> None:
+        """Log the identity once connected."""
+        log.info("connected as %s (%s) to %d guild(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))

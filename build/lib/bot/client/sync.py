@@ -1,0 +1,148 @@
+"""Keeps Discord showing what the store holds: each operation's message, and the queued posts.
+
+An operation's card is derived from its stored state; `shown_revision` records which revision its
+message shows. This task edits every message that lags behind — after a transition, a failed or
+rate-limited edit, a crash, or a decision made through the CLI while the bot was away — and posts
+the queued announcements, retrying with backoff until Discord takes them. A message whose id was
+never stored (a crash right after the reply) is found in its channel by the interaction it answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.client.buttons import view_for
+from bot.client.guild import resolve_channel
+from bot.pipeline import messages
+from bot.store import Change, Decision, Operation
+from bot.store.changes import MarkAnnounced, UpdateOperation
+from bot.times import parse_iso
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("bot.client")
+_NONE = discord.AllowedMentions.none()
+IDLE_SECONDS = 5.0
+REPLY_GRACE_SECONDS = 5.0
+"""A request younger than this may still be storing its first message's id: leave it to its handler."""
+PASS_SIZE = 20
+"""Messages edited at once (discord.py keeps to each route's rate limit)."""
+HISTORY_LOOKUP = 500
+"""Messages read after the request's creation to find its reply (Discord pages them 100 at a time)."""
+
+
+class MessageSync:
+    """Brings messages up to date with the store; run `run()` as a background task."""
+
+    def __init__(self, client: discord.Client, app: App) -> None:
+        self._client = client
+        self._app = app
+        self._lock = asyncio.Lock()
+        self._retry_at: dict[str, float] = {}
+        self._failures: dict[str, int] = {}
+
+    async def run(self) -> None:
+        """Flush whenever the pipeline signals a change, and every few seconds regardless."""
+        changed = self._app.pipeline.changed
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), IDLE_SECONDS)
+            changed.clear()
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("bringing Discord messages up to date failed; trying again shortly")
+
+    async def flush(self) -> int:
+        """Edit lagging messages and deliver queued posts until none is left (or none can be delivered now)."""
+        async with self._lock:
+            done = 0
+            while True:
+                due = [(op, decisions) for op, decisions in await self._app.store.unshown(limit=10 * PASS_SIZE)
+                       if self._retry_at.get(op.id, 0.0) <= time.monotonic()][:PASS_SIZE]
+                shown = await asyncio.gather(*(self._show(op, decisions) for op, decisions in due))
+                posted = await self._announce()
+                done += sum(shown) + posted
+                if not due or (sum(shown) == 0 and posted == 0):
+                    return done
+
+    async def _show(self, op: Operation, decisions: list[Decision]) -> int:
+        if op.message_id is None:
+            if not op.interaction_id or not op.channel_id:
+                await self._shown(op)  # the CLI fallback's: it has no message
+                return 0
+            if (datetime.now(UTC) - parse_iso(op.created_at)).total_seconds() < REPLY_GRACE_SECONDS:
+                return 0
+            found = await self._find_reply(op)
+            if found is None:
+                await self._shown(op)  # the reply was never sent: nothing shows this request
+                return 0
+            await self._app.store.apply(Change.of(UpdateOperation(
+                op.id, {"message_channel_id": str(found.channel.id), "message_id": str(found.id)})))
+            op = await self._app.store.operation(op.id) or op
+        card = messages.card(op, decisions)
+        assert op.message_channel_id is not None and op.message_id is not None
+        message = self._client.get_partial_messageable(int(op.message_channel_id)).get_partial_message(
+            int(op.message_id))
+        try:
+            await message.edit(content=card.text[:2000], view=view_for(card), allowed_mentions=_NONE)
+        except discord.NotFound:
+            log.info("the message of %s is gone; not showing it again", op.id)
+        except discord.HTTPException as exc:
+            failures = self._failures.get(op.id, 0) + 1
+            self._failures[op.id] = failures
+            self._retry_at[op.id] = time.monotonic() + min(60.0, 2.0 ** failures)
+            log.warning("could not update the message of %s (%s); retrying in %.0f s", op.id, exc,
+                        min(60.0, 2.0 ** failures))
+            return 0
+        self._failures.pop(op.id, None)
+        self._retry_at.pop(op.id, None)
+        await self._shown(op)
+        return 1
+
+    async def _shown(self, op: Operation) -> None:
+        await self._app.store.apply(Change.of(UpdateOperation(op.id, shown_revision=op.revision)))
+
+    async def _find_reply(self, op: Operation) -> discord.Message | None:
+        """The message that answered the request's interaction: in its channel, just after the request."""
+        assert op.channel_id is not None and op.interaction_id is not None
+        channel = self._client.get_partial_messageable(int(op.channel_id))
+        since = discord.Object(discord.utils.time_snowflake(parse_iso(op.created_at) - timedelta(seconds=2)))
+        try:
+            async for message in channel.history(limit=HISTORY_LOOKUP, after=since, oldest_first=True):
+                metadata = message.interaction_metadata
+                if metadata is not None and str(metadata.id) == op.interaction_id:
+                    return message
+        except discord.HTTPException as exc:
+            log.warning("could not look for the message of %s: %s", op.id, exc)
+        return None
+
+    async def _announce(self) -> int:
+        posted = 0
+        config = self._app.config
+        for item in await self._app.store.unposted():
+            channel: discord.abc.Messageable | None = (
+                self._client.get_partial_messageable(int(item.target)) if item.target is not None
+                else resolve_channel(self._client, config.guild.id, config.channels.deployments))
+            if channel is None:
+                if self._client.is_ready():
+                    log.warning("the deployments channel %r was not found; could not post: %s",
+                                config.channels.deployments, item.text)
+                    await self._app.store.apply(Change.of(MarkAnnounced(item.id)))
+                continue  # before the guild is known the channel cannot be resolved: next pass
+            try:
+                await channel.send(item.text[:2000], allowed_mentions=_NONE)
+            except discord.HTTPException as exc:
+                log.warning("could not post announcement %d (%s); retrying later", item.id, exc)
+                break
+            await self._app.store.apply(Change.of(MarkAnnounced(item.id)))
+            posted += 1
+        return posted

@@ -1,0 +1,219 @@
+"""Every sentence the pipeline shows people, in one place.
+
+An operation's card is a function of what the store holds (its status, outcome and decisions),
+so the same card can be rendered again at any time — after a crash, a failed edit, or a decision
+made through the CLI while Discord was away.
+"""
+
+from __future__ import annotations
+
+from bot.pipeline.policy import article, role_phrase
+from bot.pipeline.types import Card
+from bot.store.records import Decision, Lock, Operation
+from bot.times import parse_iso
+
+ICONS = {"deploy": "🚀", "rollback": "⏪", "scale": "📏", "migrate": "🗃️"}
+VERBS = {"deploy": "Deploy", "rollback": "Rollback", "scale": "Scale", "migrate": "Migration"}
+PROGRESSIVE = {"deploy": "Deploying", "rollback": "Rolling back", "scale": "Scaling", "migrate": "Migrating"}
+
+RESTARTING = "Opscord is restarting; try again in a minute."
+NOT_APPROVED = "This request is not approved."
+NO_LONGER_EXISTS = "This request no longer exists."
+NOT_THIS_MESSAGE = "That button does not belong to this request's message; nothing was changed."
+EXPIRED = "This request has expired; run the command again."
+OWN_REQUEST = "You cannot approve your own request."
+REQUESTER_ONLY = "Only the requester can confirm or cancel this."
+APPROVAL_VOID = "an approver no longer holds an approver role, so the approval is void"
+
+
+def request_line(op: Operation) -> str:
+    """"🚀 Deploy order-service v2.4.1 to production" and the like."""
+    icon = ICONS.get(op.action, "⚙️")
+    if op.action == "deploy":
+        return f"{icon} Deploy {op.service} {op.version} to {op.environment}"
+    if op.action == "rollback":
+        return f"{icon} Roll back {op.service} in {op.environment} from {op.previous_version} to {op.version}"
+    if op.action == "scale":
+        current = f"from {op.current_replicas} " if op.current_replicas is not None else ""
+        return f"{icon} Scale {op.service} in {op.environment} {current}to {op.replicas} replicas"
+    return f"{icon} Migrate the {op.service} database in {op.environment}"
+
+
+def subject(op: Operation) -> str:
+    """The request line without its icon: "Deploy order-service v2.4.1 to production"."""
+    return request_line(op).split(" ", 1)[1]
+
+
+def needs_sentence(op: Operation) -> str:
+    """"Requires approval from a team lead." / "Requires 2 approvals …" / "Confirm to proceed."."""
+    roles = " or ".join(role_phrase(r) for r in op.approver_roles)
+    then = " The requester then confirms." if op.confirm else ""
+    if op.approvals_required == 1:
+        return f"Requires approval from {article(roles)}{roles}.{then}"
+    if op.approvals_required > 1:
+        return f"Requires {op.approvals_required} approvals from different people ({roles}).{then}"
+    return "Confirm to proceed." if op.confirm else ""
+
+
+def doing_line(op: Operation) -> str:
+    """"Deploying order-service v2.4.1..."."""
+    if op.action == "deploy":
+        what = f"{op.service} {op.version}"
+    elif op.action == "rollback":
+        what = f"{op.service} in {op.environment} to {op.version}"
+    elif op.action == "scale":
+        what = f"{op.service} in {op.environment} to {op.replicas} replicas"
+    else:
+        what = f"{op.service} in {op.environment}"
+    return f"{PROGRESSIVE.get(op.action, 'Running')} {what}..."
+
+
+def mentions(names: list[str]) -> str:
+    """"@bob" / "@bob and @carol"."""
+    labelled = [n if n.startswith("@") else f"@{n}" for n in names]
+    if not labelled:
+        return "nobody"
+    return labelled[0] if len(labelled) == 1 else ", ".join(labelled[:-1]) + " and " + labelled[-1]
+
+
+def approver_names(decisions: list[Decision]) -> list[str]:
+    """Who approved, in order."""
+    return [d.approver_name for d in decisions if d.decision == "approve"]
+
+
+def pending_text(op: Operation) -> str:
+    """The waiting request: the exact change, what it needs, who asked, its id and expiry."""
+    expires = f" · expires <t:{int(parse_iso(op.expires_at).timestamp())}:R>" if op.expires_at else ""
+    return f"{request_line(op)} — {needs_sentence(op)}\nRequested by @{op.requester_name} · `{op.id}`{expires}"
+
+
+def card(op: Operation, decisions: list[Decision]) -> Card:
+    """What the operation's message shows now."""
+    approvers = approver_names(decisions)
+    if op.status == "pending_approval":
+        tally = f"\n{len(approvers)}/{op.approvals_required} approved: {mentions(approvers)}" if approvers else ""
+        return Card(op.id, pending_text(op) + tally, "approval")
+    if op.status == "pending_confirmation":
+        approved = f"\n✅ Approved by {mentions(approvers)}. @{op.requester_name}, confirm to proceed." \
+            if approvers else ""
+        return Card(op.id, pending_text(op) + approved, "confirmation")
+    if op.status in ("approved", "running"):
+        if approvers:
+            return Card(op.id, f"✅ Approved by {mentions(approvers)}. {doing_line(op)}")
+        if op.confirm:
+            return Card(op.id, f"Confirmed by @{op.requester_name}. {doing_line(op)}")
+        return Card(op.id, f"{request_line(op)} — {doing_line(op)}")
+    if op.status == "rejected":
+        rejecter = next((d.approver_name for d in decisions if d.decision == "reject"), "an approver")
+        return Card(op.id, f"❌ Rejected by @{rejecter}: {subject(op)}.")
+    if op.status == "cancelled":
+        return Card(op.id, f"❌ Withdrawn by @{op.requester_name}: {subject(op)}." if op.approvals_required
+                    else f"Cancelled: {subject(op)}.")
+    if op.status == "expired":
+        waited = "approved" if op.approvals_required and len(approvers) < op.approvals_required else "confirmed"
+        return Card(op.id, f"⌛ Expired: {subject(op)} was not {waited} in time.",
+                    "confirmation" if op.confirm and not op.approvals_required else "approval", disabled=True)
+    return Card(op.id, op.outcome or f"{request_line(op)} — {op.status}.")
+
+
+def locked(lock: Lock) -> str:
+    """Why a request on a locked target is refused."""
+    what = f" ({lock.command})" if lock.command else ""
+    return (f"{lock.service} in {lock.environment} is locked by @{lock.holder_name}{what} since "
+            f"{lock.since[:19].replace('T', ' ')} UTC; try again when it finishes.")
+
+
+def locked_at_approval(op: Operation, lock: Lock) -> str:
+    """The last approval arrived while another operation held the target."""
+    return f"❌ {VERBS[op.action]} not started: {locked(lock)}"
+
+
+def interrupted(op: Operation) -> str:
+    """An operation that was running when Opscord stopped."""
+    return (f"⚡ Interrupted: `{op.command}` by @{op.requester_name} was running when Opscord stopped; its outcome "
+            f"is unknown. Check {op.service} in {op.environment} before retrying.")
+
+
+def orphan_waiting(op: Operation, count: int) -> str:
+    """A restart found the operation's provider still running and waits for it."""
+    return (f"⏳ `{op.command}` by @{op.requester_name}: its provider was still running when Opscord restarted "
+            f"({count} process{'es' if count != 1 else ''}); {op.service} in {op.environment} stays locked until it "
+            f"ends.")
+
+
+def orphan_ended(op: Operation, count: int) -> str:
+    """A restart found the operation's provider still running and stopped it."""
+    return (f"🛑 `{op.command}` by @{op.requester_name}: its provider was still running when Opscord restarted; "
+            f"Opscord stopped it ({count} process{'es' if count != 1 else ''}). Check {op.service} in "
+            f"{op.environment} before retrying.")
+
+
+def failed(op: Operation, reason: str) -> str:
+    """"❌ Deploy failed: <reason>."."""
+    return f"❌ {VERBS[op.action]} failed: {reason.rstrip('.')}."
+
+
+def already(op: Operation) -> str:
+    """A click on a request that was decided meanwhile."""
+    return f"This request is already {op.status.replace('_', ' ')}."
+
+
+def only_approvers(op: Operation, verb: str) -> str:
+    """"Only a team lead can approve this request."."""
+    roles = " or ".join(role_phrase(r) for r in op.approver_roles)
+    return f"Only {article(roles)}{roles} can {verb} this request."
+
+
+def repeated_approval(op: Operation, approvals: int) -> str:
+    """A second Approve by the same person."""
+    return f"You already approved — {approvals} of {op.approvals_required}."
+
+
+def repeated_rejection() -> str:
+    """A second Reject by the same person."""
+    return "You already rejected this request."
+
+
+def run_link(url: str | None) -> str:
+    """"\nRun: <url>" when the provider reported a link to its run."""
+    return f"\nRun: <{url}>" if url else ""
+
+
+def completed(op: Operation, health: tuple[bool | None, str] | None, url: str | None, dashboard: str | None) -> str:
+    """The outcome of a provider run that succeeded, with its health check (None: nothing could tell)."""
+    verb = VERBS[op.action]
+    board = f"\nDashboard: <{dashboard}>" if dashboard else ""
+    if health is None:
+        return f"✅ {verb} complete. No health check is configured.{run_link(url)}{board}"
+    ok, sentence = health
+    if ok is None:
+        return f"✅ {verb} complete. Health unknown: {sentence}{run_link(url)}{board}"
+    if not ok:
+        return f"❌ {verb} failed: health check failed — {sentence}{run_link(url)}{board}"
+    return f"✅ {verb} complete. Health check passed.{run_link(url)}{board}"
+
+
+def provider_failed(op: Operation, summary: str, url: str | None = None) -> str:
+    """The provider ran and reported a failure."""
+    return f"❌ {VERBS[op.action]} failed: {summary}{run_link(url)}"
+
+
+def timed_out(op: Operation, seconds: float) -> str:
+    """The provider did not finish within the operation time limit."""
+    return f"❌ {VERBS[op.action]} failed: no result within {seconds:.0f} s."
+
+
+def provider_crashed(op: Operation) -> str:
+    """The provider raised something unexpected."""
+    return f"❌ {VERBS[op.action]} failed: the provider crashed; the error was logged."
+
+
+def stopped_by_shutdown(op: Operation) -> str:
+    """Opscord stopped (SIGTERM) before the operation finished; its provider was stopped."""
+    return (f"⚡ Interrupted: `{op.command}` by @{op.requester_name} was stopped because Opscord shut down before it "
+            f"finished; its outcome is unknown. Check {op.service} in {op.environment} before retrying.")
+
+
+def in_incident(op: Operation, text: str) -> str:
+    """An operation's outcome as posted into its service's open incident thread."""
+    return f"🔧 `{op.command}` by @{op.requester_name} in {op.environment}:\n{text}"

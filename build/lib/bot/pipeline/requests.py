@@ -1,0 +1,161 @@
+"""A new request: validate, authorize, apply policy and freezes, and record it — with its lock when it runs now.
+
+The request, its audit row and (for one that runs at once) its lock are one store change, so
+nothing says "Deploying…" unless the operation holds its lock, and every refusal is a row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from bot.config import OpscordConfig, ServiceConfig
+from bot.errors import LockHeld, OpscordError, ValidationFailed
+from bot.pipeline import messages
+from bot.pipeline.access import Access
+from bot.pipeline.entries import call_entry, operation_entry
+from bot.pipeline.policy import PolicyEngine
+from bot.pipeline.types import Invocation, OperationInput, Refused
+from bot.processes import THIS_PROCESS
+from bot.providers import ProviderRegistry
+from bot.store import Change, Operation, Store, TargetFacts
+from bot.store.changes import Append, CreateOperation, TakeLock
+from bot.times import iso, now_iso
+from integrations.errors import IntegrationError
+
+log = logging.getLogger("bot.pipeline")
+
+SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
+CONFIRM_MINUTES = 2
+REPLICA_READ_SECONDS = 1.5  # Discord allows 3 s for the first reply to a command
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A recorded request: it waits for approval or confirmation, or it holds its lock and runs now."""
+
+    op: Operation
+
+    @property
+    def runs_now(self) -> bool:
+        """Whether it runs without waiting."""
+        return self.op.status == "approved"
+
+
+class Requests:
+    """Turns a typed request into a recorded operation, or an audited refusal."""
+
+    def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry) -> None:
+        self._config = config
+        self._store = store
+        self._access = access
+        self._providers = providers
+        self.policy = PolicyEngine(config.policy, config.freezes)
+
+    async def refuse(self, inp: OperationInput, call: Invocation, sentence: str, result: str) -> Refused:
+        """Audit a refusal of this request; the returned exception carries the sentence."""
+        await self._store.append(call_entry(call, result, error=sentence, service=inp.service,
+                                            environment=inp.environment, action=inp.action))
+        return Refused(sentence, result)
+
+    async def accept(self, inp: OperationInput, call: Invocation) -> Accepted:
+        """Record the request (raises `Refused`, already audited, when it cannot be accepted)."""
+        try:
+            op = await self._prepare(inp, call)
+        except OpscordError as exc:
+            raise await self.refuse(inp, call, exc.message, exc.result) from None
+        except IntegrationError as exc:  # e.g. a provider whose secret variable is not set
+            raise await self.refuse(inp, call, f"{exc}.".replace("..", "."), "error") from None
+        runs_now = op.status == "approved"
+        applied = await self._store.apply(Change.of(
+            CreateOperation(op),
+            TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)) if runs_now else None,
+            Append(operation_entry(op, "started" if runs_now else "requested", call=call,
+                                   needs=None if runs_now else op.status.removeprefix("pending_"))),
+        ))
+        if applied.conflict is not None and applied.conflict.lock is not None:
+            raise await self.refuse(inp, call, messages.locked(applied.conflict.lock), LockHeld.result)
+        return Accepted(op)
+
+    async def _prepare(self, inp: OperationInput, call: Invocation) -> Operation:
+        svc = self._validate(inp)
+        self._access.require_operate(call, inp)
+        facts = await self._store.target(inp.service, inp.environment)
+        version, previous, current_replicas, policy_action = await self._what_changes(inp, facts)
+        self._providers.for_action(svc.name, inp.action)  # a clear refusal when nothing can run it
+        if facts.lock is not None:
+            raise LockHeld(messages.locked(facts.lock))
+        req = self.policy.decide(policy_action, inp.environment, inp.service)
+        if req.approvals:
+            status = "pending_approval"
+        elif req.confirm:
+            status = "pending_confirmation"
+        else:
+            status = "approved"
+        minutes = req.expiry_minutes if req.approvals else min(req.expiry_minutes, CONFIRM_MINUTES)
+        expires = iso(datetime.now(UTC) + timedelta(minutes=minutes)) if status != "approved" else None
+        return Operation(
+            id=f"op-{secrets.token_hex(5)}", action=inp.action, policy_action=policy_action, service=inp.service,
+            environment=inp.environment, version=version, previous_version=previous, replicas=inp.replicas,
+            current_replicas=current_replicas, command=call.command, requester_id=call.actor.id,
+            requester_name=call.actor.name, guild_id=call.guild_id, channel_id=call.channel_id,
+            channel_name=call.channel_name, approvals_required=req.approvals, approver_roles=req.approver_roles,
+            confirm=req.confirm, status=status, created_at=now_iso(), expires_at=expires,
+            holder=str(THIS_PROCESS) if status == "approved" else None, interaction_id=call.interaction_id,
+            revision=1, shown_revision=0)
+
+    async def _what_changes(self, inp: OperationInput, facts: TargetFacts
+                            ) -> tuple[str | None, str | None, int | None, str]:
+        """(version, previous version, current replicas, policy action) of the request."""
+        if inp.action == "deploy":
+            return inp.version, facts.current_version, None, "deploy"
+        if inp.action == "rollback":
+            if facts.rollback_version is None:
+                raise ValidationFailed(f"No previous successful deploy of {inp.service} in {inp.environment} "
+                                       f"to roll back to.")
+            return facts.rollback_version, facts.current_version, None, "rollback"
+        if inp.action == "scale":
+            current = await self._current_replicas(inp.service, inp.environment, facts)
+            # Unknown current count: treat it as a scale down, the safer reading.
+            up = current is not None and inp.replicas is not None and inp.replicas >= current
+            return None, None, current, "scale_up" if up else "scale_down"
+        return None, None, None, "migrate"
+
+    def _validate(self, inp: OperationInput) -> ServiceConfig:
+        svc = self._config.service(inp.service)
+        if svc is None:
+            known = ", ".join(s.name for s in self._config.services)
+            raise ValidationFailed(f"Unknown service {inp.service[:60]!r}. Known services: {known}.")
+        if self._config.environment(inp.environment) is None or inp.environment not in svc.environments:
+            raise ValidationFailed(f"{svc.name} is not deployed to {inp.environment[:40]!r}; its environments: "
+                                   f"{', '.join(svc.environments)}.")
+        if inp.action == "deploy":
+            version = inp.version or ""
+            if not SAFE_VERSION.fullmatch(version) or not svc.version_matches(version):
+                raise ValidationFailed(f"Version {version[:64]!r} does not match {svc.name}'s version pattern "
+                                       f"{svc.version_pattern} (for example v1.2.3).")
+        if inp.action == "scale":
+            low, high = svc.replicas.min, svc.replicas.max
+            if inp.replicas is None or not low <= inp.replicas <= high:
+                raise ValidationFailed(f"Replicas for {svc.name} must be between {low} and {high}; "
+                                       f"got {inp.replicas}.")
+        return svc
+
+    async def _current_replicas(self, service: str, environment: str, facts: TargetFacts) -> int | None:
+        """The live count (bounded: the member waits for the first reply), else the last /scale."""
+        scaler = self._providers.scaler(service)
+        if scaler is not None:
+            try:
+                async with asyncio.timeout(REPLICA_READ_SECONDS):
+                    count = await scaler.current_replicas(service, environment)
+            except (IntegrationError, TimeoutError) as exc:
+                log.warning("could not read replicas of %s/%s: %s", service, environment,
+                            exc or f"no answer within {REPLICA_READ_SECONDS} s")
+                count = None
+            if count is not None:
+                return count
+        return facts.last_scale

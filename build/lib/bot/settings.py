@@ -1,0 +1,77 @@
+"""Process settings, read from the environment and `.env` (see `.env.example`).
+
+Built in `main`, never at import time, so tests control the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDERS = {"changeme", "your-token-here", "xxx", "token"}
+
+
+class Settings(BaseSettings):
+    """Everything the process needs that is not part of the ops config."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    discord_token: SecretStr | None = Field(default=None, description="Bot token; unset runs the sandbox.")
+    opscord_config: Path = Field(default=Path("opscord.example.toml"), description="Path to the TOML config.")
+    opscord_db: Path = Field(default=Path("opscord.db"), description="SQLite database path.")
+    discord_api_base_url: str | None = Field(default=None, description="Override Discord's REST base URL.")
+    discord_gateway_url: str | None = Field(default=None, description="Override Discord's gateway URL.")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    log_format: Literal["text", "json"] = Field(default="text", description="text, or json: one object per line.")
+    opscord_http_listen: str = Field(default="127.0.0.1:8080", description="host:port for health/metrics.")
+
+    @field_validator("discord_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        """Treat an empty or placeholder token as not set instead of failing at login."""
+        if isinstance(value, str) and (not value.strip() or value.strip().lower() in _PLACEHOLDERS):
+            return None
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("discord_api_base_url", "discord_gateway_url")
+    @classmethod
+    def _url_scheme(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://", "ws://", "wss://")):
+            raise ValueError("must be an http(s):// or ws(s):// URL")
+        return value.rstrip("/")
+
+    @field_validator("opscord_http_listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8080")
+        return value
+
+    @property
+    def listen_host(self) -> str:
+        """Host part of the HTTP listen address."""
+        return self.opscord_http_listen.rpartition(":")[0]
+
+    @property
+    def listen_port(self) -> int:
+        """Port part of the HTTP listen address."""
+        return int(self.opscord_http_listen.rpartition(":")[2])

@@ -1,0 +1,197 @@
+"""Write units: a state change and its audit rows, applied all together or not at all.
+
+A `Change` is a list of steps in the words of the domain — create an operation, move it from one
+status to another, take a lock, record a decision, append an audit row. The store applies each
+change atomically; the steps that can conflict (a status that moved on, a lock held by someone
+else, a person who already decided) roll the whole change back and report the conflict instead,
+so the caller knows exactly what happened and nothing was half-written. Backends (SQLite today,
+PostgreSQL for replicas) implement the steps; nothing outside the store speaks SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.store.records import AuditEntry, AuditRow, Decision, Lock, Operation
+
+MUTABLE_OPERATION_FIELDS = frozenset({
+    "started_at", "finished_at", "outcome", "message_channel_id", "message_id", "holder", "provider_process",
+    "progress", "expires_at",
+})
+"""What may change on an operation besides its status; its request fields never change."""
+
+
+@dataclass(frozen=True)
+class CreateOperation:
+    """Insert a new request."""
+
+    op: Operation
+
+
+@dataclass(frozen=True)
+class MoveOperation:
+    """Move an operation on, if it is still in one of `from_statuses` (else: a conflict)."""
+
+    op_id: str
+    from_statuses: tuple[str, ...]
+    to_status: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpdateOperation:
+    """Change an operation's bookkeeping (message, holder, provider process, progress) in any status."""
+
+    op_id: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    shown_revision: int | None = None
+    """Record that its message now shows this revision (display bookkeeping: no new revision)."""
+    touch: bool = False
+    """The card changes (a new approval, progress): count a new revision so its message is updated."""
+
+
+@dataclass(frozen=True)
+class TakeLock:
+    """Take (service, environment) for an operation (a conflict when another operation holds it)."""
+
+    service: str
+    environment: str
+    op_id: str
+    holder_name: str
+    holder: str
+
+
+@dataclass(frozen=True)
+class FreeLock:
+    """Release whatever lock an operation holds."""
+
+    op_id: str
+
+
+@dataclass(frozen=True)
+class HandOverLock:
+    """The lock of an operation passes to another holder process (a restart adopting an orphan)."""
+
+    op_id: str
+    holder: str
+
+
+@dataclass(frozen=True)
+class RecordDecision:
+    """One person's approve/reject on a request (a conflict when they already decided)."""
+
+    op_id: str
+    approver_id: str
+    approver_name: str
+    decision: str
+
+
+@dataclass(frozen=True)
+class StartDeploy:
+    """A deploy or rollback enters the history as running."""
+
+    op: Operation
+
+
+@dataclass(frozen=True)
+class FinishDeploy:
+    """Close the running history row of an operation."""
+
+    op_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ReserveIncident:
+    """Allocate a unique incident id from `base` (`base`, `base-2`, …) and insert the incident as opening."""
+
+    base_id: str
+    title: str
+    severity: str
+    service: str | None
+    commander_id: str
+    commander_name: str
+
+
+@dataclass(frozen=True)
+class UpdateIncident:
+    """Change an incident's status and bookkeeping."""
+
+    incident_id: str
+    fields: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Queue a post: to the deployments channel, or to the channel or thread `target` names (an id)."""
+
+    text: str
+    target: str | None = None
+
+
+@dataclass(frozen=True)
+class MarkAnnounced:
+    """A queued post was delivered."""
+
+    announcement_id: int
+
+
+@dataclass(frozen=True)
+class PutFact:
+    """Remember a small fact between starts (e.g. the digest of the last command sync)."""
+
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Append:
+    """Append an audit row to the hash chain."""
+
+    entry: AuditEntry
+
+
+Step = (CreateOperation | MoveOperation | UpdateOperation | TakeLock | FreeLock | HandOverLock | RecordDecision
+        | StartDeploy | FinishDeploy | ReserveIncident | UpdateIncident | Announce | MarkAnnounced | PutFact | Append)
+
+
+@dataclass(frozen=True)
+class Change:
+    """Steps applied together, in order, in one transaction."""
+
+    steps: tuple[Step, ...]
+
+    @classmethod
+    def of(cls, *steps: Step | None) -> Change:
+        """A change from the steps given (None entries are skipped, for optional steps)."""
+        return cls(tuple(s for s in steps if s is not None))
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Why a change was not applied: the step that could not be, and what stood in its way."""
+
+    step: Step
+    reason: str
+    """`status` (the operation moved on), `lock` (held by another operation), `decided` (already decided)."""
+    status: str | None = None
+    lock: Lock | None = None
+    decision: Decision | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a change did: its audit rows and allocated ids, or the conflict that stopped it."""
+
+    conflict: Conflict | None = None
+    rows: tuple[AuditRow, ...] = ()
+    incident_id: str | None = None
+    operation: Operation | None = None
+    """The operation after the change, when the change created or moved one (the last such step)."""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the change was applied."""
+        return self.conflict is None

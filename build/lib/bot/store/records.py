@@ -1,0 +1,216 @@
+"""What the store keeps: audit rows, operations, approvals, locks, deploys, incidents — as values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bot.times import parse_iso
+
+SEED_KEYS = ("timestamp", "user", "command", "approved_by", "result", "duration_seconds", "channel")
+INDEXED_KEYS = ("user_id", "service", "environment", "action", "request_id", "interaction_id")
+"""Keys of an entry's `extra` that are also stored as indexed columns (filters of /audit recent)."""
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """What a caller records; the store adds the row id, the timestamp (if absent) and the hashes."""
+
+    user: str
+    command: str
+    result: str
+    approved_by: str | None = None
+    duration_seconds: float | None = None
+    channel: str | None = None
+    timestamp: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """A committed audit row."""
+
+    id: int
+    timestamp: str
+    user: str
+    command: str
+    approved_by: str | None
+    result: str
+    duration_seconds: float | None
+    channel: str | None
+    extra: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    def export(self) -> dict[str, Any]:
+        """The export object: the seed's seven keys first, then the rest."""
+        duration = self.duration_seconds
+        if duration is not None and float(duration).is_integer():
+            duration = int(duration)
+        out: dict[str, Any] = {
+            "timestamp": self.timestamp, "user": self.user, "command": self.command,
+            "approved_by": self.approved_by, "result": self.result, "duration_seconds": duration,
+            "channel": self.channel, "id": self.id,
+        }
+        for key, value in self.extra.items():
+            out.setdefault(key, value)
+        out["prev_hash"] = self.prev_hash
+        out["hash"] = self.hash
+        return out
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """Outcome of walking the hash chain."""
+
+    rows: int
+    ok: bool
+    bad_row: int | None = None
+    reason: str = ""
+
+    def __str__(self) -> str:
+        if self.ok:
+            return f"{self.rows} rows, chain intact"
+        return f"chain broken at row {self.bad_row}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One mutating request. Its request fields never change; its status and bookkeeping move on."""
+
+    id: str
+    action: str
+    policy_action: str
+    service: str
+    environment: str
+    version: str | None
+    previous_version: str | None
+    replicas: int | None
+    current_replicas: int | None
+    command: str
+    requester_id: str
+    requester_name: str
+    guild_id: str | None
+    channel_id: str | None
+    channel_name: str | None
+    approvals_required: int
+    approver_roles: tuple[str, ...]
+    confirm: bool
+    status: str
+    created_at: str
+    expires_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    message_channel_id: str | None = None
+    message_id: str | None = None
+    outcome: str | None = None
+    holder: str | None = None
+    """The process (see bot.processes) that holds this operation while it is accepted or running."""
+    interaction_id: str | None = None
+    provider_process: str | None = None
+    """The provider process this operation started, while it may still run."""
+    progress: str | None = None
+    revision: int = 1
+    shown_revision: int = 1
+
+    def expired(self, at: datetime | None = None) -> bool:
+        """Whether the time for approval or confirmation is over."""
+        return self.expires_at is not None and parse_iso(self.expires_at) <= (at or datetime.now(UTC))
+
+
+OPERATION_FIELDS = tuple(Operation.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One person's decision on a request."""
+
+    approver_id: str
+    approver_name: str
+    decision: str
+    decided_at: str
+
+
+@dataclass(frozen=True)
+class Lock:
+    """Who holds a (service, environment)."""
+
+    service: str
+    environment: str
+    operation_id: str
+    holder_name: str
+    since: str
+    holder: str | None = None
+    command: str | None = None
+    """The command of the operation holding it (joined in when read)."""
+
+
+@dataclass(frozen=True)
+class DeployRecord:
+    """One deploy or rollback in the history."""
+
+    id: int
+    operation_id: str
+    kind: str
+    service: str
+    environment: str
+    version: str
+    previous_version: str | None
+    status: str
+    requester: str
+    started_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """One incident."""
+
+    id: str
+    title: str
+    severity: str
+    service: str | None
+    status: str
+    commander_id: str
+    commander_name: str
+    thread_id: str | None
+    pager_key: str | None
+    statuspage_id: str | None
+    created_at: str
+    resolved_at: str | None
+    postmortem_event: str | None
+
+
+INCIDENT_FIELDS = tuple(Incident.__dataclass_fields__)
+
+
+@dataclass(frozen=True)
+class TargetFacts:
+    """What a new request on (service, environment) needs to know, read in one go."""
+
+    lock: Lock | None
+    current_version: str | None
+    rollback_version: str | None
+    last_scale: int | None
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A post (to the deployments channel, or to a thread when `target` is set) waiting to be delivered."""
+
+    id: int
+    target: str | None
+    text: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class StoreCounts:
+    """Gauges for /metrics and /healthz."""
+
+    audit_head: int
+    operations: dict[str, int]
+    locks: int
+    open_incidents: int

@@ -1,0 +1,250 @@
+"""How the store reads SQLite (functions run on a reader's thread; each is one hop from the loop)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from typing import Any
+
+from bot.store.chain import GENESIS_HASH, walk
+from bot.store.records import (
+    INCIDENT_FIELDS,
+    INDEXED_KEYS,
+    OPERATION_FIELDS,
+    Announcement,
+    AuditRow,
+    Decision,
+    DeployRecord,
+    Incident,
+    Lock,
+    Operation,
+    StoreCounts,
+    TargetFacts,
+    VerifyResult,
+)
+
+_OP_COLUMNS = ", ".join(OPERATION_FIELDS)
+_LOCK_SELECT = ("SELECT l.service, l.environment, l.operation_id, l.holder_name, l.since, l.holder, o.command "
+                "FROM locks l LEFT JOIN operations o ON o.id = l.operation_id")
+_DEPLOY_COLUMNS = ("id, operation_id, kind, service, environment, version, previous_version, status, requester, "
+                   "started_at, finished_at")
+_AUDIT_COLUMNS = "id, timestamp, user, command, approved_by, result, duration_seconds, channel, extra, prev_hash, hash"
+
+
+def _operation(rec: sqlite3.Row) -> Operation:
+    values: dict[str, Any] = {name: rec[name] for name in OPERATION_FIELDS}
+    values["approver_roles"] = tuple(json.loads(values["approver_roles"]))
+    values["confirm"] = bool(values["confirm"])
+    return Operation(**values)
+
+
+def operation_of(conn: sqlite3.Connection, op_id: str) -> Operation | None:
+    """One operation."""
+    rec = conn.execute(f"SELECT {_OP_COLUMNS} FROM operations WHERE id = ?", (op_id,)).fetchone()  # noqa: S608
+    return _operation(rec) if rec else None
+
+
+def decisions_of(conn: sqlite3.Connection, op_id: str) -> list[Decision]:
+    """Every decision on an operation, in order."""
+    return [Decision(*rec) for rec in conn.execute(
+        "SELECT approver_id, approver_name, decision, decided_at FROM approvals WHERE operation_id = ? "
+        "ORDER BY decided_at, rowid", (op_id,))]
+
+
+def operation_and_decisions(conn: sqlite3.Connection, op_id: str) -> tuple[Operation | None, list[Decision]]:
+    """Both, in one hop."""
+    op = operation_of(conn, op_id)
+    return op, decisions_of(conn, op_id) if op else []
+
+
+def operations_in(conn: sqlite3.Connection, statuses: tuple[str, ...]) -> list[Operation]:
+    """Operations in these statuses, oldest first."""
+    marks = ", ".join("?" for _ in statuses)
+    sql = f"SELECT {_OP_COLUMNS} FROM operations WHERE status IN ({marks}) ORDER BY created_at"  # noqa: S608
+    return [_operation(rec) for rec in conn.execute(sql, statuses)]
+
+
+def unshown(conn: sqlite3.Connection, limit: int) -> list[tuple[Operation, list[Decision]]]:
+    """Operations whose message lags behind, with their decisions."""
+    sql = (f"SELECT {_OP_COLUMNS} FROM operations WHERE shown_revision < revision "  # noqa: S608
+           "ORDER BY created_at LIMIT ?")
+    ops = [_operation(rec) for rec in conn.execute(sql, (limit,))]
+    return [(op, decisions_of(conn, op.id)) for op in ops]
+
+
+def lock_of(conn: sqlite3.Connection, service: str, environment: str) -> Lock | None:
+    """Who holds (service, environment)."""
+    rec = conn.execute(f"{_LOCK_SELECT} WHERE l.service = ? AND l.environment = ?", (service, environment)).fetchone()
+    return Lock(*rec) if rec else None
+
+
+def locks(conn: sqlite3.Connection) -> list[Lock]:
+    """Every held lock."""
+    return [Lock(*rec) for rec in conn.execute(f"{_LOCK_SELECT} ORDER BY l.since")]
+
+
+def target(conn: sqlite3.Connection, service: str, environment: str) -> TargetFacts:
+    """Lock, current version, the version before it, and the last scale, of one target."""
+    where = "service = ? AND environment = ? AND status = 'succeeded'"
+    current_rec = conn.execute(f"SELECT version FROM deploys WHERE {where} ORDER BY id DESC LIMIT 1",  # noqa: S608
+                               (service, environment)).fetchone()
+    current = str(current_rec[0]) if current_rec else None
+    previous = None
+    if current is not None:
+        rec = conn.execute(f"SELECT version FROM deploys WHERE {where} AND version != ? "  # noqa: S608
+                           "ORDER BY id DESC LIMIT 1", (service, environment, current)).fetchone()
+        previous = str(rec[0]) if rec else None
+    scale = conn.execute("SELECT replicas FROM operations WHERE action = 'scale' AND service = ? AND environment = ? "
+                         "AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1",
+                         (service, environment)).fetchone()
+    return TargetFacts(lock_of(conn, service, environment), current, previous, int(scale[0]) if scale else None)
+
+
+def deploy_history(conn: sqlite3.Connection, service: str, environment: str | None, limit: int) -> list[DeployRecord]:
+    """Newest first."""
+    if environment is None:
+        sql, params = "WHERE service = ?", (service,)
+    else:
+        sql, params = "WHERE service = ? AND environment = ?", (service, environment)  # type: ignore[assignment]
+    return [DeployRecord(*rec) for rec in conn.execute(
+        f"SELECT {_DEPLOY_COLUMNS} FROM deploys {sql} ORDER BY id DESC LIMIT ?", (*params, limit))]  # noqa: S608
+
+
+def deploys_in(conn: sqlite3.Connection, environments: tuple[str, ...]) -> list[DeployRecord]:
+    """Oldest first."""
+    if not environments:
+        return []
+    marks = ", ".join("?" for _ in environments)
+    return [DeployRecord(*rec) for rec in conn.execute(
+        f"SELECT {_DEPLOY_COLUMNS} FROM deploys WHERE environment IN ({marks}) ORDER BY id",  # noqa: S608
+        environments)]
+
+
+def versions(conn: sqlite3.Connection, service: str, containing: str, limit: int) -> list[str]:
+    """Distinct recent versions, newest first."""
+    pattern = "%" + containing.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return [str(rec[0]) for rec in conn.execute(
+        "SELECT version FROM deploys WHERE service = ? AND version LIKE ? ESCAPE '\\' "
+        "GROUP BY version ORDER BY MAX(id) DESC LIMIT ?", (service, pattern, limit))]
+
+
+def incident(conn: sqlite3.Connection, incident_id: str) -> Incident | None:
+    """One incident."""
+    rec = conn.execute(f"SELECT {', '.join(INCIDENT_FIELDS)} FROM incidents WHERE id = ?",  # noqa: S608
+                       (incident_id,)).fetchone()
+    return Incident(*rec) if rec else None
+
+
+def incidents(conn: sqlite3.Connection, open_only: bool) -> list[Incident]:
+    """Oldest first."""
+    where = "WHERE status NOT IN ('resolved', 'opening', 'failed')" if open_only else ""
+    return [Incident(*rec) for rec in conn.execute(
+        f"SELECT {', '.join(INCIDENT_FIELDS)} FROM incidents {where} ORDER BY created_at")]  # noqa: S608
+
+
+def unposted(conn: sqlite3.Connection, limit: int) -> list[Announcement]:
+    """Queued posts, oldest first."""
+    return [Announcement(*rec) for rec in conn.execute(
+        "SELECT id, target, text, created_at FROM announcements WHERE posted_at IS NULL ORDER BY id LIMIT ?", (limit,))]
+
+
+def fact(conn: sqlite3.Connection, key: str) -> str | None:
+    """A remembered fact."""
+    rec = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+    return str(rec[0]) if rec else None
+
+
+def counts(conn: sqlite3.Connection) -> StoreCounts:
+    """Gauges."""
+    head = conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetchone()[0]
+    statuses = {str(s): int(n) for s, n in conn.execute("SELECT status, count(*) FROM operations GROUP BY status")}
+    held = conn.execute("SELECT count(*) FROM locks").fetchone()[0]
+    open_now = conn.execute("SELECT count(*) FROM incidents WHERE status NOT IN ('resolved', 'opening', 'failed')"
+                            ).fetchone()[0]
+    return StoreCounts(int(head), statuses, int(held), int(open_now))
+
+
+def audit_row(rec: sqlite3.Row) -> AuditRow:
+    """A stored row (ValueError/TypeError when it is unreadable)."""
+    duration = rec["duration_seconds"]
+    extra = json.loads(rec["extra"])
+    if not isinstance(extra, dict):
+        raise ValueError("extra is not a JSON object")
+    return AuditRow(
+        id=int(rec["id"]), timestamp=str(rec["timestamp"]), user=str(rec["user"]), command=str(rec["command"]),
+        approved_by=rec["approved_by"], result=str(rec["result"]),
+        duration_seconds=float(duration) if duration is not None else None, channel=rec["channel"],
+        extra=extra, prev_hash=str(rec["prev_hash"]), hash=str(rec["hash"]))
+
+
+def audit_recent(conn: sqlite3.Connection, limit: int, user_id: str | None, user: str | None,
+                 service: str | None) -> list[AuditRow]:
+    """Newest first; every filter is answered by walking one index backwards from the newest row.
+
+    A member is matched by id, and — for rows written before member ids were recorded — by their
+    `@name` label: two indexed queries whose results are merged, never one OR that scans the table.
+    """
+    by_service = ("service = ?", [service]) if service is not None else None
+    if user_id is not None:
+        rows = _recent(conn, limit, [("user_id = ?", [user_id]), by_service])
+        if user is not None:
+            rows += _recent(conn, limit, [("user_id IS NULL AND user = ?", [user]), by_service])
+            rows = sorted(rows, key=lambda r: r.id, reverse=True)[:limit]
+        return rows
+    return _recent(conn, limit, [("user = ?", [user]) if user is not None else None, by_service])
+
+
+def _recent(conn: sqlite3.Connection, limit: int, clauses: list[tuple[str, list[Any]] | None]) -> list[AuditRow]:
+    used = [c for c in clauses if c is not None]
+    where = f"WHERE {' AND '.join(sql for sql, _ in used)}" if used else ""
+    params = [value for _, values in used for value in values]
+    sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 - fixed clauses
+    return [audit_row(rec) for rec in conn.execute(sql, (*params, limit))]
+
+
+def audit_head(conn: sqlite3.Connection) -> tuple[int, str]:
+    """(id, hash) of the newest row."""
+    rec = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    return (int(rec[0]), str(rec[1])) if rec else (0, GENESIS_HASH)
+
+
+def audit_hashes(conn: sqlite3.Connection, row_ids: tuple[int, ...]) -> dict[int, str]:
+    """Stored hashes of these rows."""
+    found: dict[int, str] = {}
+    for row_id in row_ids:
+        rec = conn.execute("SELECT hash FROM audit_log WHERE id = ?", (row_id,)).fetchone()
+        if rec is not None:
+            found[row_id] = str(rec[0])
+    return found
+
+
+def audit_chunk(conn: sqlite3.Connection, after_id: int, since: str | None, size: int) -> list[AuditRow]:
+    """The next rows after `after_id` in chain order."""
+    if since is None:
+        sql, params = "WHERE id > ?", (after_id,)
+    else:
+        sql, params = "WHERE id > ? AND timestamp >= ?", (after_id, since)  # type: ignore[assignment]
+    return [audit_row(rec) for rec in conn.execute(
+        f"SELECT {_AUDIT_COLUMNS} FROM audit_log {sql} ORDER BY id LIMIT ?", (*params, size))]  # noqa: S608
+
+
+def _chain(conn: sqlite3.Connection) -> Iterator[tuple[AuditRow | None, int, str | None]]:
+    for rec in conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY id"):  # noqa: S608
+        try:
+            yield audit_row(rec), int(rec["id"]), None
+        except (ValueError, TypeError) as exc:
+            yield None, int(rec["id"]), str(exc)
+
+
+def verify(conn: sqlite3.Connection) -> VerifyResult:
+    """Walk the chain, then check that every indexed column still agrees with the hashed `extra`."""
+    result = walk(_chain(conn))
+    if not result.ok:
+        return result
+    checks = " OR ".join(f"{key} IS NOT CAST(json_extract(extra, '$.{key}') AS TEXT)" for key in INDEXED_KEYS)
+    rec = conn.execute(f"SELECT id FROM audit_log WHERE {checks} ORDER BY id LIMIT 1").fetchone()  # noqa: S608
+    if rec is not None:
+        return VerifyResult(result.rows, False, int(rec[0]),
+                            "an indexed column differs from the row's hashed content (altered?)")
+    return result

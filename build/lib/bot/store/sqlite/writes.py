@@ -1,0 +1,230 @@
+"""How each step of a `Change` is written to SQLite (runs on the writer's thread, inside a savepoint)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.store import changes as c
+from bot.store.chain import GENESIS_HASH, UnsignedRow, canonical_with, encode_extra, index_values, row_hash
+from bot.store.records import OPERATION_FIELDS, AuditEntry, AuditRow, Decision, Operation
+from bot.store.sqlite.reads import lock_of, operation_of
+from bot.times import now_iso, utc_timestamp
+
+_INCIDENT_FIELDS = frozenset({"status", "thread_id", "pager_key", "statuspage_id", "resolved_at", "postmortem_event",
+                              "commander_id", "commander_name"})
+_AUDIT_INSERT = ("INSERT INTO audit_log (id, timestamp, user, command, approved_by, result, duration_seconds, channel,"
+                 " extra, prev_hash, hash, user_id, service, environment, action, request_id, interaction_id)"
+                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+
+
+@dataclass
+class Head:
+    """The chain's newest row, advanced by every append of the batch."""
+
+    row_id: int
+    hash: str
+
+
+def read_head(conn: sqlite3.Connection) -> Head:
+    """The newest row of the audit log (the genesis hash when it is empty)."""
+    rec = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    return Head(int(rec[0]), str(rec[1])) if rec else Head(0, GENESIS_HASH)
+
+
+class _Conflicted(Exception):
+    """Raised inside a unit to roll it back and report the conflict."""
+
+    def __init__(self, conflict: c.Conflict) -> None:
+        super().__init__(conflict.reason)
+        self.conflict = conflict
+
+
+def apply_change(conn: sqlite3.Connection, change: c.Change, head: Head) -> tuple[c.Applied, Head]:
+    """Apply every step in a savepoint; on a conflict or an error roll back just this change.
+
+    A change that is one audit row needs no savepoint: its one INSERT either happens or not, and
+    the head moves only after it did (the common case, so it costs two statements less).
+    """
+    start = Head(head.row_id, head.hash)
+    conn.execute("SAVEPOINT unit")
+    try:
+        rows: list[AuditRow] = []
+        incident_id: str | None = None
+        operation: Operation | None = None
+        for step in change.steps:
+            if isinstance(step, c.Append):
+                rows.append(_append(conn, step, head))
+            elif isinstance(step, c.ReserveIncident):
+                incident_id = _reserve_incident(conn, step)
+            else:
+                moved = _apply_step(conn, step)
+                operation = moved or operation
+    except _Conflicted as exc:
+        conn.execute("ROLLBACK TO unit")
+        conn.execute("RELEASE unit")
+        return c.Applied(conflict=exc.conflict), start
+    except BaseException:
+        conn.execute("ROLLBACK TO unit")
+        conn.execute("RELEASE unit")
+        head.row_id, head.hash = start.row_id, start.hash
+        raise
+    conn.execute("RELEASE unit")
+    return c.Applied(rows=tuple(rows), incident_id=incident_id, operation=operation), head
+
+
+def _apply_step(conn: sqlite3.Connection, step: c.Step) -> Operation | None:
+    """One step other than an audit append or an incident reservation; returns a changed operation."""
+    if isinstance(step, c.CreateOperation):
+        return _create_operation(conn, step.op)
+    if isinstance(step, c.MoveOperation):
+        return _move_operation(conn, step)
+    if isinstance(step, c.UpdateOperation):
+        return _update_operation(conn, step)
+    if isinstance(step, c.TakeLock):
+        _take_lock(conn, step)
+    elif isinstance(step, c.FreeLock):
+        conn.execute("DELETE FROM locks WHERE operation_id = ?", (step.op_id,))
+    elif isinstance(step, c.HandOverLock):
+        conn.execute("UPDATE locks SET holder = ? WHERE operation_id = ?", (step.holder, step.op_id))
+    elif isinstance(step, c.RecordDecision):
+        _record_decision(conn, step)
+    elif isinstance(step, c.StartDeploy):
+        op = step.op
+        conn.execute("INSERT INTO deploys (operation_id, kind, service, environment, version, previous_version, "
+                     "status, requester, started_at) VALUES (?, ?, ?, ?, ?, ?, 'running', ?, ?)",
+                     (op.id, op.action, op.service, op.environment, op.version, op.previous_version,
+                      op.requester_name, now_iso()))
+    elif isinstance(step, c.FinishDeploy):
+        conn.execute("UPDATE deploys SET status = ?, finished_at = ? WHERE operation_id = ? AND status = 'running'",
+                     (step.status, now_iso(), step.op_id))
+    elif isinstance(step, c.UpdateIncident):
+        _update_incident(conn, step)
+    elif isinstance(step, c.Announce):
+        conn.execute("INSERT INTO announcements (target, text, created_at) VALUES (?, ?, ?)",
+                     (step.target, step.text, now_iso()))
+    elif isinstance(step, c.MarkAnnounced):
+        conn.execute("UPDATE announcements SET posted_at = ? WHERE id = ?", (now_iso(), step.announcement_id))
+    elif isinstance(step, c.PutFact):
+        conn.execute("INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                     (step.key, step.value))
+    else:  # pragma: no cover - every step type is handled above
+        raise TypeError(f"unknown step {step!r}")
+    return None
+
+
+def _create_operation(conn: sqlite3.Connection, op: Operation) -> Operation:
+    values: dict[str, Any] = {name: getattr(op, name) for name in OPERATION_FIELDS}
+    values["approver_roles"] = json.dumps(list(op.approver_roles))
+    values["confirm"] = int(op.confirm)
+    columns = ", ".join(OPERATION_FIELDS)
+    marks = ", ".join("?" for _ in OPERATION_FIELDS)
+    conn.execute(f"INSERT INTO operations ({columns}) VALUES ({marks})",  # noqa: S608 - fixed column names
+                 [values[name] for name in OPERATION_FIELDS])
+    return op
+
+
+def _sets(fields: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
+    unknown = set(fields) - c.MUTABLE_OPERATION_FIELDS
+    if unknown:
+        raise ValueError(f"an operation's {', '.join(sorted(unknown))} cannot change")
+    return [f"{name} = ?" for name in fields], list(fields.values())
+
+
+def _move_operation(conn: sqlite3.Connection, step: c.MoveOperation) -> Operation:
+    sets, values = _sets(step.fields)
+    marks = ", ".join("?" for _ in step.from_statuses)
+    sql = (f"UPDATE operations SET {', '.join(['status = ?', 'revision = revision + 1', *sets])} "  # noqa: S608
+           f"WHERE id = ? AND status IN ({marks})")
+    cur = conn.execute(sql, (step.to_status, *values, step.op_id, *step.from_statuses))
+    op = operation_of(conn, step.op_id)
+    if cur.rowcount != 1 or op is None:
+        raise _Conflicted(c.Conflict(step, "status", status=op.status if op else None))
+    return op
+
+
+def _update_operation(conn: sqlite3.Connection, step: c.UpdateOperation) -> Operation | None:
+    sets, values = _sets(step.fields)
+    if step.touch:
+        sets.append("revision = revision + 1")
+    if step.shown_revision is not None:
+        sets.append("shown_revision = MAX(shown_revision, ?)")
+        values.append(step.shown_revision)
+    if sets:
+        conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - fixed column names
+                     (*values, step.op_id))
+    return operation_of(conn, step.op_id)
+
+
+def _take_lock(conn: sqlite3.Connection, step: c.TakeLock) -> None:
+    cur = conn.execute("INSERT OR IGNORE INTO locks (service, environment, operation_id, holder_name, since, holder) "
+                       "VALUES (?, ?, ?, ?, ?, ?)",
+                       (step.service, step.environment, step.op_id, step.holder_name, now_iso(), step.holder))
+    if cur.rowcount == 1:
+        return
+    held = lock_of(conn, step.service, step.environment)
+    if held is None or held.operation_id != step.op_id:
+        raise _Conflicted(c.Conflict(step, "lock", lock=held))
+
+
+def _record_decision(conn: sqlite3.Connection, step: c.RecordDecision) -> None:
+    cur = conn.execute("INSERT OR IGNORE INTO approvals (operation_id, approver_id, approver_name, decision, "
+                       "decided_at) VALUES (?, ?, ?, ?, ?)",
+                       (step.op_id, step.approver_id, step.approver_name, step.decision, now_iso()))
+    if cur.rowcount == 1:
+        return
+    rec = conn.execute("SELECT approver_id, approver_name, decision, decided_at FROM approvals "
+                       "WHERE operation_id = ? AND approver_id = ?", (step.op_id, step.approver_id)).fetchone()
+    raise _Conflicted(c.Conflict(step, "decided", decision=Decision(*rec) if rec else None))
+
+
+def _reserve_incident(conn: sqlite3.Connection, step: c.ReserveIncident) -> str:
+    like = step.base_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "-%"
+    taken = {str(r[0]) for r in conn.execute("SELECT id FROM incidents WHERE id = ? OR id LIKE ? ESCAPE '\\'",
+                                             (step.base_id, like))}
+    candidate, n = step.base_id, 2
+    while candidate in taken:
+        candidate, n = f"{step.base_id}-{n}", n + 1
+    conn.execute("INSERT INTO incidents (id, title, severity, service, status, commander_id, commander_name, "
+                 "created_at) VALUES (?, ?, ?, ?, 'opening', ?, ?, ?)",
+                 (candidate, step.title, step.severity, step.service, step.commander_id, step.commander_name,
+                  now_iso()))
+    return candidate
+
+
+def _update_incident(conn: sqlite3.Connection, step: c.UpdateIncident) -> None:
+    unknown = set(step.fields) - _INCIDENT_FIELDS
+    if unknown:
+        raise ValueError(f"an incident's {', '.join(sorted(unknown))} cannot change")
+    sets = ", ".join(f"{name} = ?" for name in step.fields)
+    conn.execute(f"UPDATE incidents SET {sets} WHERE id = ?",  # noqa: S608 - fixed column names
+                 (*step.fields.values(), step.incident_id))
+
+
+def _signed(entry: AuditEntry, head: Head) -> tuple[AuditRow, tuple[object, ...]]:
+    """The row an entry becomes after `head`, and its INSERT parameters (raises if it cannot be stored)."""
+    extra_json, extra = encode_extra(entry.extra)
+    for text in (entry.user, entry.command, entry.approved_by, entry.channel, entry.timestamp):
+        if text is not None:
+            text.encode()  # a lone surrogate fails here, before any statement runs
+    duration = None if entry.duration_seconds is None else round(float(entry.duration_seconds), 3)
+    fields = UnsignedRow(head.row_id + 1, entry.timestamp or utc_timestamp(), entry.user, entry.command,
+                         entry.approved_by, entry.result, duration, entry.channel, head.hash)
+    digest = row_hash(canonical_with(fields, extra_json))
+    head.row_id, head.hash = fields.id, digest
+    return (AuditRow(*fields[:8], extra, fields.prev_hash, digest),
+            (*fields[:8], extra_json, fields.prev_hash, digest, *index_values(extra)))
+
+
+def _append(conn: sqlite3.Connection, step: c.Append, head: Head) -> AuditRow:
+    before = Head(head.row_id, head.hash)
+    row, params = _signed(step.entry, head)
+    try:
+        conn.execute(_AUDIT_INSERT, params)
+    except BaseException:
+        head.row_id, head.hash = before.row_id, before.hash
+        raise
+    return row

@@ -1,0 +1,40 @@
+"""Shared by the operation cogs: autocomplete, and handing a slash command to the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.app import App
+from bot.client.calls import invocation_of
+from bot.client.replies import InteractionReply
+from bot.pipeline import OperationInput
+
+
+def service_choices(app: App, current: str) -> list[app_commands.Choice[str]]:
+    """Services whose name contains what was typed."""
+    typed = current.lower()
+    return [app_commands.Choice(name=s.name, value=s.name) for s in app.config.services if typed in s.name][:25]
+
+
+def environment_choices(app: App, interaction: discord.Interaction[Any], current: str
+                        ) -> list[app_commands.Choice[str]]:
+    """Environments of the chosen service (all environments before one is chosen)."""
+    svc = app.config.service(str(getattr(interaction.namespace, "service", "") or ""))
+    names = svc.environments if svc else [e.name for e in app.config.environments]
+    return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n][:25]
+
+
+async def version_choices(app: App, interaction: discord.Interaction[Any], current: str
+                          ) -> list[app_commands.Choice[str]]:
+    """Recently deployed versions of the chosen service, newest first."""
+    service = str(getattr(interaction.namespace, "service", "") or "")
+    versions = await app.store.versions(service, current[:64], limit=25)
+    return [app_commands.Choice(name=v, value=v) for v in versions]
+
+
+async def request_operation(app: App, interaction: discord.Interaction[Any], inp: OperationInput) -> None:
+    """The pipeline records the request, answers the interaction with its card, and runs it when it may."""
+    await app.pipeline.request(inp, invocation_of(interaction), InteractionReply(interaction))
