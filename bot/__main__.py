@@ -21,7 +21,9 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        from bot.config_words import plain
+
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {plain(e)}" for e in exc.errors())
         raise SystemExit(f"opscord: invalid settings: {problems}") from None
 
 
