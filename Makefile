@@ -22,7 +22,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bot bench $(BENCH_ARGS)
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not prometheus"
+	$(BIN)/python -m pytest -q -m "not prometheus and not packaging"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Opscord needs Python 3.11 or newer")'

@@ -21,7 +21,9 @@ def _settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {e['msg']}" for e in exc.errors())
+        from bot.config_words import plain
+
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']).upper()}: {plain(e)}" for e in exc.errors())
         raise SystemExit(f"opscord: invalid settings: {problems}") from None
 
 
@@ -29,12 +31,20 @@ _DB_HELP = "SQLite path or postgresql:// URL (default: OPSCORD_DATABASE_URL, els
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="opscord", description="ChatOps for Discord.")
-    sub = parser.add_subparsers(dest="cmd")
+    from bot import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="opscord", description="ChatOps for Discord. Without a sub-command: connect to Discord with "
+        "DISCORD_TOKEN, or run the local sandbox when it is not set.")
+    parser.add_argument("--version", action="version", version=f"opscord {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="cmd", metavar="COMMAND")
+    init = sub.add_parser("init", help="write a starter opscord.toml and .env into the current directory")
+    init.add_argument("--force", action="store_true", help="overwrite opscord.toml and .env if they exist")
     check = sub.add_parser("check-config", help="validate a config file")
-    check.add_argument("path", type=Path)
+    check.add_argument("path", type=Path, help="the TOML config, e.g. opscord.toml")
     audit = sub.add_parser("audit", help="verify or export the audit log")
-    audit_sub = audit.add_subparsers(dest="audit_cmd", required=True)
+    audit_sub = audit.add_subparsers(dest="audit_cmd", required=True, metavar="COMMAND")
     verify = audit_sub.add_parser("verify", help="check the hash chain")
     verify.add_argument("--db", help=_DB_HELP)
     verify.add_argument("--expect", action="append", default=[], metavar="ROW:HASH",
@@ -44,31 +54,35 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
     dora_cmd = audit_sub.add_parser("dora", help="DORA metrics from the deploy history and incidents")
     dora_cmd.add_argument("--db", help=_DB_HELP)
-    dora_cmd.add_argument("--days", type=int, default=30)
+    dora_cmd.add_argument("--days", type=int, default=30, help="how many days back (default: 30)")
     dora_cmd.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     policy = sub.add_parser("policy", help="explain the approval policy")
-    policy_sub = policy.add_subparsers(dest="policy_cmd", required=True)
+    policy_sub = policy.add_subparsers(dest="policy_cmd", required=True, metavar="COMMAND")
     explain = policy_sub.add_parser("explain", help="which policy row applies and what it requires")
     explain.add_argument("action", help="deploy, rollback, scale_up, scale_down or migrate")
-    explain.add_argument("environment")
-    explain.add_argument("--service")
+    explain.add_argument("environment", help="an environment of the config, e.g. production")
+    explain.add_argument("--service", help="a service of the catalog (rows may name one)")
     explain.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     run_op = sub.add_parser("run-op", help="CLI fallback: run an operation through the same pipeline and audit",
                             description="deploy SERVICE VERSION ENVIRONMENT | rollback SERVICE ENVIRONMENT | "
                                         "scale SERVICE REPLICAS ENVIRONMENT | migrate SERVICE ENVIRONMENT")
-    run_op.add_argument("words", nargs="+", metavar="ACTION ARGS")
+    run_op.add_argument("words", nargs="+", metavar="ACTION ARGS",
+                        help="e.g. deploy order-service v2.4.1 production")
     approve = sub.add_parser("approve", help="CLI fallback: approve (or confirm) a pending request")
-    approve.add_argument("op_id")
+    approve.add_argument("op_id", help="the request id, e.g. op-3f9c2a71be")
     approve.add_argument("--reject", action="store_true", help="reject (or cancel) instead")
     sandbox = sub.add_parser("sandbox", help="the local sandbox: the bot on an emulated Discord, with a console")
-    sandbox.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
+    lines = sandbox.add_mutually_exclusive_group()
+    lines.add_argument("--script", type=Path, help="read console lines from FILE instead of stdin")
+    lines.add_argument("--demo", action="store_true", help="play the built-in walk-through (bot/sandbox/demo.txt)")
     sandbox.add_argument("--config", type=Path, help="config file (default: OPSCORD_CONFIG)")
     sandbox.add_argument("--db", type=Path, help="SQLite database (default: sandbox.db)")
     store = sub.add_parser("store", help="move the store between backends")
     store_sub = store.add_subparsers(dest="store_cmd", required=True)
     copy = store_sub.add_parser("migrate", help="create or upgrade the PostgreSQL schema; with --from, copy a SQLite "
                                 "database into it (chain verified)")
-    copy.add_argument("--from", dest="source", metavar="sqlite:PATH")
+    copy.add_argument("--from", dest="source", metavar="sqlite:PATH",
+                      help="a SQLite database to copy into PostgreSQL, as sqlite:PATH (without it, only the schema)")
     copy.add_argument("--to", dest="target", metavar="postgresql://…", help="default: OPSCORD_DATABASE_URL")
     bench = sub.add_parser("bench", help="measure Opscord against its baselines (a dev tool; minutes)")
     size = bench.add_mutually_exclusive_group()
@@ -82,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen command; returns the exit code."""
     args = _parser().parse_args(argv)
+    if args.cmd == "init":
+        return init_here(args.force)
     if args.cmd == "check-config":
         return check_config(args.path)
     if args.cmd == "audit":
@@ -98,8 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(fallback(_settings(), args))
     if args.cmd == "sandbox":
         from bot.sandbox import run_sandbox
+        from bot.starter import DEMO_SCRIPT
 
-        return run_sandbox(_settings(), script=args.script, config_path=args.config, db_path=args.db)
+        script = DEMO_SCRIPT if args.demo else args.script
+        return run_sandbox(_settings(), script=script, config_path=args.config, db_path=args.db)
     if args.cmd == "store":
         return asyncio.run(store_migrate(args.source, args.target or _settings().database_url))
     if args.cmd == "bench":
@@ -144,15 +162,38 @@ async def fallback(settings: Settings, args: argparse.Namespace) -> int:
         return await decide(app, args.op_id, actor, args.reject, print_line)
 
 
-def check_config(path: Path) -> int:
-    """Print a summary and return 0, or print every problem and return 2."""
-    from bot.config import ConfigError, env_problems, load_config
+def init_here(force: bool) -> int:
+    """Write the starter config and .env into the current directory."""
+    from bot.starter import InitError, init
 
     try:
-        config = load_config(path)
-        missing = env_problems(config, os.environ)
-        if missing:
-            raise ConfigError(missing)
+        written = init(Path.cwd(), force=force)
+    except InitError as exc:
+        print(f"opscord: {exc}", file=sys.stderr)
+        return 2
+    print(f"Wrote {' and '.join(p.name for p in written)} in {Path.cwd()}.\n"
+          "Try it without Discord:   opscord sandbox --demo   (or just: opscord sandbox)\n"
+          "Connect to Discord:       set [guild] id and [roles] in opscord.toml, DISCORD_TOKEN in .env,\n"
+          "                          then: opscord check-config opscord.toml && opscord")
+    return 0
+
+
+def check_config(path: Path) -> int:
+    """Print a summary and return 0, or print every problem (structure, references, roles, placeholders,
+    unset secrets — all in one pass) and return 2."""
+    from bot.config import ConfigError, parse_config, read_raw
+    from bot.config_checks import merged, run_time_problems
+
+    try:
+        raw = read_raw(path)
+        problems = []
+        try:
+            config = parse_config(raw)
+        except ConfigError as exc:
+            problems = exc.problems
+        problems = merged(problems, run_time_problems(raw, os.environ))
+        if problems:
+            raise ConfigError(problems)
     except ConfigError as exc:
         print(f"{path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for problem in exc.problems:

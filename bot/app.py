@@ -13,16 +13,19 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 import discord
 import yarl
 
+from bot import startup
+from bot.alerts import AlertChannel, AlertReceiver
 from bot.config import ConfigError, OpscordConfig, env_problems, load_config, provider_settings
 from bot.guide import Guide
 from bot.incidents import IncidentRoom, Incidents
 from bot.logging_setup import configure_logging
+from bot.metrics import Metrics
 from bot.observe import Observer
 from bot.pipeline import Access, Journal, Members, Pipeline
 from bot.providers import ProviderRegistry
@@ -43,6 +46,7 @@ class Foundation:
     store: Store
     http: aiohttp.ClientSession
     providers: ProviderRegistry
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class App:
     incidents: Incidents
     trail: AuditTrail
     guide: Guide
+    metrics: Metrics
+    alerts: AlertReceiver
 
 
 @contextlib.asynccontextmanager
@@ -68,34 +74,40 @@ async def open_foundation(settings: Settings, config: OpscordConfig,
     """Open the store and the HTTP session; close them (the store after its queued writes) on exit."""
     store = await open_store(settings.opscord_db, settings.database_url)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+    metrics = Metrics()
     try:
-        providers = ProviderRegistry(config, HttpClient(session), environ)
-        yield Foundation(settings, config, store, session, providers)
+        providers = ProviderRegistry(config, HttpClient(session, observer=metrics.upstream_call), environ)
+        yield Foundation(settings, config, store, session, providers, metrics)
     finally:
         await session.close()
         await store.close()
 
 
-def compose(base: Foundation, *, members: Members, room: IncidentRoom) -> App:
+def compose(base: Foundation, *, members: Members, room: IncidentRoom, alert_channel: AlertChannel | None = None
+            ) -> App:
     """The pipeline and the services over the foundation."""
     access = Access(base.config)
     journal = Journal(base.store, access)
-    pipeline = Pipeline(base.config, base.store, access, base.providers, members)
+    pipeline = Pipeline(base.config, base.store, access, base.providers, members, metrics=base.metrics)
+    incidents = Incidents(base.config, base.store, base.providers, journal, room)
     return App(settings=base.settings, config=base.config, store=base.store, providers=base.providers,
                access=access, journal=journal, pipeline=pipeline,
-               observer=Observer(base.config, base.store, base.providers, journal),
-               incidents=Incidents(base.config, base.store, base.providers, journal, room),
-               trail=AuditTrail(base.config, base.store, journal),
+               observer=Observer(base.config, base.store, base.providers, journal), incidents=incidents,
+               trail=AuditTrail(base.config, base.store, journal), metrics=base.metrics,
+               alerts=AlertReceiver(base.config, base.store, incidents=incidents, journal=journal, room=room,
+                                    channel=alert_channel, metrics=base.metrics),
                guide=Guide(base.config, access, pipeline.policy, journal))
 
 
 def discord_app(base: Foundation) -> Callable[[discord.Client], App]:
     """How OpsBot composes its services from itself (its guild's members and threads)."""
+    from bot.client.alerts import DiscordAlertChannel
     from bot.client.guild import DiscordIncidentRoom, GuildMembers
 
     def build(client: discord.Client) -> App:
         guild_id = base.config.guild.id
-        return compose(base, members=GuildMembers(client, guild_id), room=DiscordIncidentRoom(client, base.config))
+        return compose(base, members=GuildMembers(client, guild_id), room=DiscordIncidentRoom(client, base.config),
+                       alert_channel=DiscordAlertChannel(client, base.config))
 
     return build
 
@@ -110,8 +122,11 @@ def redirect_discord(api_base_url: str | None, gateway_url: str | None) -> None:
 
 def secret_values(config: OpscordConfig, environ: Mapping[str, str]) -> list[str]:
     """The values of every environment variable the config names as a secret."""
-    return [environ[name] for _, settings in provider_settings(config) for name in settings.env_names()
-            if environ.get(name)]
+    values = [environ[name] for _, settings in provider_settings(config) for name in settings.env_names()
+              if environ.get(name)]
+    if config.alerts is not None and environ.get(config.alerts.token_env):
+        values.append(environ[config.alerts.token_env])
+    return values
 
 
 async def run(settings: Settings) -> int:
@@ -122,7 +137,9 @@ async def run(settings: Settings) -> int:
 
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
-    redactor = configure_logging(settings.log_level, [token, *filter(None, [settings.database_url])])
+    redactor = configure_logging(settings.log_level, [token, *filter(None, [settings.database_url])],
+                                 settings.log_format)
+    startup.quiet_discord_logs(debug=settings.log_level == "DEBUG")
     redirect_discord(settings.discord_api_base_url, settings.discord_gateway_url)
     try:
         config = load_config(settings.opscord_config)
@@ -152,7 +169,7 @@ async def run(settings: Settings) -> int:
                     return 0
                 await base.store.append(leadership.takeover_entry())
             async with bot:
-                runner = asyncio.create_task(bot.start(token), name="discord-client")
+                runner = asyncio.create_task(startup.connect(bot, token), name="discord-client")
                 if leadership is not None:
                     leadership.announce_when_ready(bot)  # the takeover's line in the audit channel
                 stop = asyncio.create_task(stopping.wait(), name="stop-signal")
@@ -163,9 +180,12 @@ async def run(settings: Settings) -> int:
                     await bot.shutdown()
                 else:
                     stop.cancel()
-                runner.result() if runner.done() else await runner
-        except discord.LoginFailure:
-            log.error("Discord refused the token (DISCORD_TOKEN): check it in the developer portal")
+                await startup.finished(runner)
+        except Exception as exc:
+            sentence = startup.explain(exc, bot.application_id, config.guild.id)
+            if sentence is None:
+                raise
+            log.error(sentence, exc_info=exc if settings.log_level == "DEBUG" else None)
             return 2
         finally:
             for sig in (signal.SIGTERM, signal.SIGINT):

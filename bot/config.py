@@ -13,11 +13,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from bot.config_refs import reference_problems
+from bot.config_words import plain
 from integrations.observability_settings import (
     GrafanaSettings,
     LokiSettings,
@@ -34,6 +35,9 @@ _NAME = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 
 RoleRef = str | int
 ChannelRef = str | int
+Severity = Literal["sev1", "sev2", "sev3"]
+EnvVar = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+LabelValues = str | list[str]
 
 
 class _Strict(BaseModel):
@@ -229,6 +233,46 @@ class OperationsConfig(_Strict):
                                  description="How long a requester has to confirm (a rollback, say) before it expires.")
 
 
+class AlertRule(_Strict):
+    """How Alertmanager groups whose labels match become incidents; the first matching rule wins."""
+
+    labels: dict[str, LabelValues] = Field(
+        default_factory=dict, description="label → value (or list of values) the group must have; {} matches all.")
+    service: str | None = Field(default=None, description="The catalog service (default: the service label).")
+    severity: Severity | None = Field(default=None, description="The incident's severity (default: from labels).")
+    action: Literal["incident", "notify"] = Field(
+        default="incident", description="incident: open one (once per group); notify: post to the alerts channel.")
+    resolve: bool = Field(default=True, description="A resolved notification resolves the incident (else updates).")
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        """Whether every label this rule names has one of its values."""
+        for name, wanted in self.labels.items():
+            values = [wanted] if isinstance(wanted, str) else wanted
+            if labels.get(name) not in values:
+                return False
+        return True
+
+
+class AlertsConfig(_Strict):
+    """The Alertmanager receiver at POST /hooks/alertmanager (webhook payload version 4)."""
+
+    token_env: EnvVar = Field(default="OPSCORD_ALERTMANAGER_TOKEN",
+                              description="Variable holding the bearer token Alertmanager sends.")
+    channel: ChannelRef = Field(default="alerts", description="Where `notify` rules post.")
+    service_label: str = "service"
+    severity_label: str = "severity"
+    severities: dict[str, Severity] = Field(
+        default_factory=lambda: dict[str, Severity](critical="sev1", error="sev2", warning="sev3"),
+        description="Value of the severity label → incident severity.")
+    default_severity: Severity = "sev2"
+    max_body_kib: int = Field(default=1024, ge=1, le=64 * 1024)
+    rules: list[AlertRule] = Field(default_factory=lambda: [AlertRule()], min_length=1)
+
+    def env_names(self) -> list[str]:
+        """The token's variable."""
+        return [self.token_env]
+
+
 class AccessConfig(_Strict):
     """Which capabilities may use the read-only command families."""
 
@@ -261,6 +305,7 @@ class OpscordConfig(_Strict):
     fallback: FallbackConfig = Field(default_factory=FallbackConfig)
     operations: OperationsConfig = Field(default_factory=OperationsConfig)
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig)
+    alerts: AlertsConfig | None = None
     environments: list[EnvironmentConfig] = Field(min_length=1)
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)
@@ -305,17 +350,20 @@ def _format_loc(loc: Iterable[int | str]) -> str:
 
 
 def _pydantic_problems(exc: ValidationError) -> list[Problem]:
-    problems = []
+    """Each error in plain words at its key path; the alternatives of a union (`str | int`) as one."""
+    phrases: dict[str, list[str]] = {}
     for err in exc.errors():
-        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "int", "str")))]
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        problems.append(Problem(_format_loc(loc), msg))
-    return problems
+        loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "int", "str", "list[")))]
+        loc = [p for i, p in enumerate(loc) if not (p in _PROVIDER_TAGS and i > 0 and loc[i - 1] == "deploy")]
+        said = phrases.setdefault(_format_loc(loc), [])
+        if (phrase := plain(err)) not in said:
+            said.append(phrase)
+    return [Problem(path, " or ".join(said)) for path, said in phrases.items()]
 
 
 PROVIDER_SECTIONS = ("deploy", "logs", "monitor", "pager", "status_page", "grafana")
+_PROVIDER_TAGS = ("command", "webhook", "github_actions", "argocd", "kubernetes")
+"""The deploy provider's discriminator, which pydantic puts in the key path (services[0].deploy.argocd.url)."""
 
 
 def apply_defaults(raw: dict[str, Any]) -> dict[str, Any]:
@@ -358,8 +406,11 @@ def provider_settings(config: OpscordConfig) -> Iterator[tuple[str, Any]]:
 
 def env_problems(config: OpscordConfig, environ: Mapping[str, str]) -> list[Problem]:
     """Secrets the config names by environment variable that are not set."""
-    return [Problem(path, f"environment variable {name} is not set")
-            for path, settings in provider_settings(config) for name in settings.missing_env(environ)]
+    problems = [Problem(path, f"environment variable {name} is not set")
+                for path, settings in provider_settings(config) for name in settings.missing_env(environ)]
+    if config.alerts is not None and not environ.get(config.alerts.token_env):
+        problems.append(Problem("alerts.token_env", f"environment variable {config.alerts.token_env} is not set"))
+    return problems
 
 
 def parse_config(raw: dict[str, Any]) -> OpscordConfig:
@@ -377,14 +428,18 @@ def parse_config(raw: dict[str, Any]) -> OpscordConfig:
     return config
 
 
-def load_config(path: Path) -> OpscordConfig:
-    """Read and validate the TOML config at `path`."""
+def read_raw(path: Path) -> dict[str, Any]:
+    """The TOML data at `path` (ConfigError when it cannot be read or is not TOML)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from None
     try:
-        raw = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem("", f"{path} is not valid TOML: {exc}")]) from None
-    return parse_config(raw)
+
+
+def load_config(path: Path) -> OpscordConfig:
+    """Read and validate the TOML config at `path`."""
+    return parse_config(read_raw(path))

@@ -55,6 +55,13 @@ def reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(freeze.get("approvals"), int) and freeze["approvals"] > 0 and not freeze.get("approver_roles"):
             problems.append((f"freezes[{i}].approver_roles", "must name at least one role when approvals > 0"))
 
+    alerts = raw.get("alerts") if isinstance(raw.get("alerts"), dict) else {}
+    assert isinstance(alerts, dict)
+    for i, rule in enumerate(alerts.get("rules") or []):
+        name = rule.get("service") if isinstance(rule, dict) else None
+        if isinstance(name, str) and name not in service_names:
+            problems.append((f"alerts.rules[{i}].service", f"undefined service {name!r}"))
+
     access = raw.get("access") if isinstance(raw.get("access"), dict) else {}
     assert isinstance(access, dict)
     for family, caps in access.items():

@@ -6,6 +6,7 @@ Built in `main`, never at import time, so tests control the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +28,8 @@ class Settings(BaseSettings):
                                          description="Leader lease on PostgreSQL: a standby takes over after this.")
     discord_api_base_url: str | None = Field(default=None, description="Override Discord's REST base URL.")
     discord_gateway_url: str | None = Field(default=None, description="Override Discord's gateway URL.")
-    log_level: str = Field(default="INFO")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
+    log_format: Literal["text", "json"] = Field(default="text", description="text, or json: one object per line.")
     opscord_http_listen: str = Field(default="127.0.0.1:8080", description="host:port for health/metrics.")
 
     @field_validator("discord_token", mode="before")
@@ -59,6 +61,11 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("discord_api_base_url", "discord_gateway_url")
     @classmethod

@@ -15,16 +15,17 @@ headers, query strings or bodies.
 from __future__ import annotations
 
 import copy
+import functools
 import json as jsonlib
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from ssl import SSLContext
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -41,6 +42,41 @@ __all__ = ["HttpClient", "Response", "upstream_message"]  # upstream_message re-
 log = logging.getLogger(__name__)
 
 _RATE_LIMIT_STATUSES = frozenset({420, 429})
+_P = ParamSpec("_P")
+
+CallObserver = Callable[[str, str, float], None]
+"""Told of each call once it ended: (system, outcome, seconds); outcome is ok, refused, rate_limited,
+unavailable or timeout."""
+
+
+def outcome_of(error: IntegrationError) -> str:
+    """The outcome label of a failed call."""
+    if isinstance(error, UpstreamTimeout):
+        return "timeout"
+    if isinstance(error, UpstreamRefused):
+        return "rate_limited" if error.retry_after is not None or error.status in _RATE_LIMIT_STATUSES else "refused"
+    return "unavailable"
+
+
+def _observed(
+    method: Callable[Concatenate[HttpClient, str, _P], Awaitable[Response]],
+) -> Callable[Concatenate[HttpClient, str, _P], Coroutine[Any, Any, Response]]:
+    """Report each call (all its attempts) to the client's observer, when it has one."""
+
+    @functools.wraps(method)
+    async def timed(self: HttpClient, system: str, /, *args: _P.args, **kwargs: _P.kwargs) -> Response:
+        if self.observer is None:
+            return await method(self, system, *args, **kwargs)
+        started = time.monotonic()
+        try:
+            answer = await method(self, system, *args, **kwargs)
+        except IntegrationError as exc:
+            self.observer(system, outcome_of(exc), time.monotonic() - started)
+            raise
+        self.observer(system, "ok", time.monotonic() - started)
+        return answer
+
+    return timed
 
 
 @dataclass(frozen=True)
@@ -84,6 +120,7 @@ class HttpClient:
         failure_threshold: Consecutive failures that open an upstream's circuit.
         cooldown: Seconds a circuit stays open before one probe call is let through.
         sleep, clock, jitter: Injectable for tests.
+        observer: Told of every call's system, outcome and duration (Opscord's metrics).
 
     Attributes:
         scrubber: Scrubs upstream messages and logged paths; by default it knows no secret values
@@ -104,8 +141,10 @@ class HttpClient:
         sleep: Sleep = default_sleep,
         clock: Clock = default_clock,
         jitter: Callable[[], float] = random.random,
+        observer: CallObserver | None = None,
     ) -> None:
         self.session = session
+        self.observer = observer
         self.retries = retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -136,6 +175,7 @@ class HttpClient:
             )
         return self._breakers[key]
 
+    @_observed
     async def request(
         self,
         system: str,

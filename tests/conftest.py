@@ -91,3 +91,20 @@ def error_logs() -> Iterator[ErrorLogCollector]:
     if collector.records:
         details = "\n".join(f"{r.name}: {r.getMessage()}\n{r.exc_text or ''}" for r in collector.records)
         pytest.fail(f"ERROR logged during the test:\n{details}")
+
+
+_REAL_SERVER_RUNS: list[tuple[str, str, float]] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Remember how each test against real servers (Prometheus, Alertmanager) ended."""
+    if "real_servers" in report.keywords and (report.when == "call" or report.outcome != "passed"):
+        _REAL_SERVER_RUNS.append((report.nodeid, report.outcome, report.duration))
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """List them at the end, so a CI log shows that they ran (or why not)."""
+    if _REAL_SERVER_RUNS:
+        terminalreporter.section("tests against real servers")
+        for nodeid, outcome, duration in _REAL_SERVER_RUNS:
+            terminalreporter.write_line(f"{outcome.upper():8} {nodeid} ({duration:.1f} s)")

@@ -21,6 +21,7 @@ import discord
 from discord.ext import commands
 
 from bot.client.buttons import BUTTONS
+from bot.client.calls import family_of
 from bot.client.guild import resolve_channel
 from bot.client.reactions import on_reaction
 from bot.client.sync import MessageSync
@@ -59,6 +60,7 @@ class OpsBot(commands.Bot):
                          allowed_mentions=discord.AllowedMentions.none(), help_command=None,
                          guild_ready_timeout=guild_ready_timeout)
         self.app = build(self)
+        self.http.http_trace = self.app.metrics.discord_trace()  # first responses and Discord's latency
         self.sync = MessageSync(self, self.app)
         self.synced_commands: int | None = None
         self.expiry_interval = 15.0
@@ -168,6 +170,10 @@ class OpsBot(commands.Bot):
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         """✅ and ❌ on a request's message count like its buttons."""
         await on_reaction(self, self.app, payload)
+
+    async def on_app_command_completion(self, interaction: discord.Interaction[Any], command: Any) -> None:
+        """Count a command that ended without an error (failures are counted on the error path)."""
+        self.app.metrics.command(family_of(interaction) or "unknown", "ok")
 
     async def on_ready(self) -> None:
         """Log the identity once connected."""

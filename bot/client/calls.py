@@ -6,6 +6,7 @@ from typing import Any
 
 import discord
 
+from bot.logging_setup import bind
 from bot.pipeline import Actor, ActorRole, Invocation
 from bot.pipeline.types import CLICK_LABELS, Click, ClickKind, MessageRef
 
@@ -46,7 +47,8 @@ def command_text(interaction: discord.Interaction[Any]) -> str:
 
 
 def invocation_of(interaction: discord.Interaction[Any], command: str | None = None) -> Invocation:
-    """The pipeline's view of an interaction."""
+    """The pipeline's view of an interaction (its ids are bound to the handler's log records too)."""
+    bind(interaction_id=str(interaction.id), user_id=str(interaction.user.id))
     channel = interaction.channel
     return Invocation(
         actor=actor_of(interaction.user), command=command or command_text(interaction),
@@ -64,3 +66,12 @@ def click_of(interaction: discord.Interaction[Any], kind: ClickKind, op_id: str)
     answers = str(metadata.id) if metadata is not None else None
     call = invocation_of(interaction, command=f"click {CLICK_LABELS[kind]} on {op_id}")
     return Click(op_id=op_id, kind=kind, call=call, message=where, answers=answers)
+
+
+def family_of(interaction: discord.Interaction[Any]) -> str | None:
+    """The command family an interaction ran (`/incident create` → incident); None for buttons."""
+    command = interaction.command
+    if command is None:
+        return None
+    root = getattr(command, "root_parent", None) or command
+    return str(root.name)

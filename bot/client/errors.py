@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord import app_commands
 
+from bot.client.calls import family_of
 from bot.errors import MissingCapability, OpscordError
 from bot.pipeline import Invocation
 from bot.pipeline.entries import call_entry, storable, was_audited
@@ -59,6 +60,8 @@ async def answer_failure(app: App, interaction: discord.Interaction[Any], call: 
     if isinstance(original, (AlreadyHandled, Fenced)):  # replicas: the other delivery, or the new leader, answers
         log.info("%r by %s not handled here: %s", call.command, interaction.user, type(original).__name__)
         return
+    if (family := family_of(interaction)) is not None:
+        app.metrics.command(family, result)
     if unexpected:
         ref = secrets.token_hex(4)
         sentence = f"Something went wrong running {call.command.split(' ')[0]}; it was logged as error {ref}."

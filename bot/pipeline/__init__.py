@@ -16,6 +16,8 @@ import asyncio
 import logging
 
 from bot.config import OpscordConfig
+from bot.logging_setup import bind
+from bot.metrics import Metrics
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.decisions import Decisions
@@ -55,8 +57,9 @@ class Pipeline:
     """Requests, clicks, expiry, execution, recovery and the graceful stop of operations."""
 
     def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry,
-                 members: Members) -> None:
+                 members: Members, *, metrics: Metrics | None = None) -> None:
         self.config = config
+        self.metrics = metrics or Metrics()
         self.store = store
         self.access = access
         self.providers = providers
@@ -87,6 +90,7 @@ class Pipeline:
             raise await self.requests.refuse(inp, call, messages.RESTARTING, "restarting")
         op = (await self.requests.accept(inp, call)).op
         card = self.card(op, [])
+        bind(request_id=op.id)
         try:
             where = await reply.show(card)
         except Exception as exc:
@@ -99,7 +103,7 @@ class Pipeline:
                 shown_revision=op.revision)))
             await reply.recorded(card, where)
         if op.status == "approved":
-            self.runner.start(op.id)
+            self.runner.start(op.id).add_done_callback(self._finished)
         return op
 
     async def _abandon(self, op: Operation, reason: str) -> None:
@@ -114,7 +118,10 @@ class Pipeline:
             await self.store.append(click_entry(click, op, "restarting", error=messages.RESTARTING))
             await reply.tell(messages.RESTARTING)
             return op
+        bind(request_id=click.op_id)
         decided = await self.decisions.decide(click)
+        if decided.tell is None:
+            self.metrics.decided(click.kind, decided.op)
         if decided.tell is not None:
             self.changed.set()  # e.g. it expired on this click: its message shows that
             await reply.tell(decided.tell)
@@ -128,13 +135,18 @@ class Pipeline:
         else:
             await self.store.apply(Change.of(UpdateOperation(op.id, shown_revision=op.revision)))
         if decided.runs:
-            self.runner.start(op.id)
+            self.runner.start(op.id).add_done_callback(self._finished)
         self.changed.set()
         return op
+
+    def _finished(self, run: asyncio.Task[Operation | None]) -> None:
+        if not run.cancelled() and run.exception() is None:
+            self.metrics.operation_finished(run.result())
 
     async def expire_due(self) -> int:
         """Expire waiting requests whose time is over."""
         count = await self.decisions.expire_due()
+        self.metrics.expired(count)
         if count:
             self.changed.set()
         return count

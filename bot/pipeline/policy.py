@@ -129,7 +129,8 @@ class PolicyEngine:
             return f"{target}: no policy row matches. {req.sentence()}"
         r = req.row
         source = "the seed's default matrix" if req.from_seed else "the config"
-        line1 = (f"{target}: matches policy row {req.row_index} of {source} "
+        line1 = (f"{target}: matches policy row {req.row_index + 1} (the {_ordinal(req.row_index + 1)} [[policy]]) "
+                 f"of {source} "
                  f"(action={r.action}, environment={r.environment}, service={r.service}).")
         line2 = req.sentence()
         if req.freeze is not None:
@@ -140,3 +141,9 @@ class PolicyEngine:
         if req.confirm:
             line2 += f" The requester has {self.expiry_of_confirmation(req)} minutes to confirm."
         return f"{line1}\n{line2}"
+
+
+def _ordinal(n: int) -> str:
+    """1st, 2nd, 3rd, 4th, … 11th, 12th, 13th, 21st."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"

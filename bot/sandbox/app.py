@@ -50,6 +50,10 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
     if script is not None and not script.is_file():
         print(f"opscord sandbox: no script at {script}", file=sys.stderr)
         return 2
+    if not (config_path or settings.opscord_config).exists():
+        print(f"opscord sandbox: no config at {config_path or settings.opscord_config}: run `opscord init` to write "
+              "a starter config here (or pass --config FILE)", file=sys.stderr)
+        return 2
     quiet = "log_level" not in settings.model_fields_set
     configure_logging("WARNING" if quiet else settings.log_level, [EMULATOR_TOKEN])
     logging.getLogger("discord.client").addFilter(_not_about_voice)
@@ -60,8 +64,9 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
     terminal = script is None and sys.stdin.isatty() and sys.stdout.isatty()
     source: LineSource = (ScriptLines(script, say) if script is not None
                           else PromptLines(say) if terminal else StdinLines(say))
-    if db_path is None and "opscord_db" in settings.model_fields_set:
-        db_path = settings.opscord_db  # OPSCORD_DB set on purpose; else the sandbox keeps its own sandbox.db
+    if db_path is None and os.environ.get("OPSCORD_DB"):
+        # OPSCORD_DB in the environment, on purpose; never .env's, which names the real bot's database
+        db_path = settings.opscord_db
     with restored_terminal(), output_above_prompt() if terminal else contextlib.nullcontext():
         try:
             return asyncio.run(_session(settings, config_path or settings.opscord_config, db_path or DEFAULT_DB,

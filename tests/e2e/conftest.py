@@ -15,3 +15,14 @@ async def harness(tmp_path, error_logs) -> AsyncIterator[Harness]:
     finally:
         await h.stop()
     assert not h.emu.violations, h.emu.violations
+
+
+@pytest.fixture
+async def harness_without_bot(tmp_path, error_logs) -> AsyncIterator[Harness]:
+    """The emulated guild and config, with no bot started (the test builds its own)."""
+    h = Harness(tmp_path, example_raw(tmp_path / "state"))
+    await h.start(with_bot=False)
+    try:
+        yield h
+    finally:
+        await h.stop()

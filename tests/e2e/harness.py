@@ -23,7 +23,7 @@ TOKEN = "emulator-bot-token-0123456789"  # noqa: S105 - the emulator's test toke
 ROLE_NAMES = ("ops", "team-lead", "dba", "engineering", "incident-commander", "oncall", "payment-oncall")
 MEMBERS = {"alice": ["ops"], "bob": ["team-lead"], "carol": ["dba"], "dave": ["engineering"],
            "erin": ["ops"], "frank": ["team-lead", "ops"]}
-CHANNELS = ("deployments", "incidents", "audit", "general")
+CHANNELS = ("deployments", "incidents", "audit", "general", "alerts")
 
 
 @dataclass

@@ -54,7 +54,7 @@ async def test_kill_9_of_the_leader_with_an_approval_pending(pair):
     lease = (await pair.query("SELECT epoch, holder FROM leader_lease"))[0]
     assert [(r["attempt"], r["epoch"]) for r in executions] == [(1, lease["epoch"])]
     health = b.health()
-    assert health["role"] == "leader" and health["epoch"] == lease["epoch"] == 2 and health["status"] == "ok"
+    assert health["role"] == "leader" and health["epoch"] == lease["epoch"] == 2 and health["status"] == "alive"
     assert "opscord_leader 1" in b.metrics() and "opscord_leader_epoch 2" in b.metrics()
     lines = [m.content for m in pair.emu.messages(pair.audit_channel)]
     assert any("took over the Discord gateway" in (line or "") and "epoch 2" in line for line in lines), lines

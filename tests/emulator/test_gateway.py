@@ -71,3 +71,27 @@ async def test_resume_unknown_session_is_invalid(world: World, ws: aiohttp.Clien
     assert (await receive(ws))["op"] == 10
     await ws.send_json({"op": 6, "d": {"token": TOKEN, "session_id": "nope", "seq": 3}})
     assert (await receive(ws)) == {"op": 9, "d": False, "s": None, "t": None}
+
+
+async def test_the_members_intent_is_refused_when_the_portal_has_it_off(world: World,
+                                                                         ws: aiohttp.ClientWebSocketResponse) -> None:
+    world.emu.refuse_members_intent()
+    assert (await receive(ws))["op"] == 10
+    await ws.send_json({"op": 2, "d": {"token": TOKEN, "intents": 513 | (1 << 1), "properties": {}}})
+    closed = await ws.receive(timeout=2)
+    assert closed.type is aiohttp.WSMsgType.CLOSE and closed.data == 4014
+
+
+async def test_a_guild_the_bot_was_not_invited_to(world: World, ws: aiohttp.ClientWebSocketResponse) -> None:
+    other = world.emu.add_guild("Not invited", invite_bot=False)
+    await identify(ws)
+    ready = await receive(ws)
+    assert {g["id"] for g in ready["d"]["guilds"]} == {str(world.guild.id)}
+    headers = {"Authorization": f"Bot {TOKEN}"}
+    app = world.emu.application_id
+    async with aiohttp.ClientSession(headers=headers) as session:
+        for guild_id, status, code in ((other.id, 403, 50001), (123, 404, 10004)):
+            url = f"{world.emu.api_base_url}/applications/{app}/guilds/{guild_id}/commands"
+            async with session.get(url) as resp:
+                assert resp.status == status and (await resp.json())["code"] == code
+    world.emu.violations.clear()

@@ -59,3 +59,12 @@ def test_unmatched_request_needs_nothing():
 def test_policy_explain_refuses_unknown_names(args, capsys):
     assert main(["policy", "explain", *args, "--config", str(EXAMPLE_CONFIG)]) == 2
     assert "unknown" in capsys.readouterr().err
+
+
+def test_rows_are_numbered_as_people_count():
+    engine = PolicyEngine([PolicyRow(action="deploy", environment="production", approvals=1,
+                                     approver_roles=["team_lead"]),
+                           PolicyRow(action="*", environment="*")], [])
+    assert engine.explain("deploy", "production").startswith(
+        "deploy in production: matches policy row 1 (the 1st [[policy]]) of the config")
+    assert "matches policy row 2 (the 2nd [[policy]])" in engine.explain("migrate", "staging")

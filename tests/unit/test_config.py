@@ -21,8 +21,17 @@ def test_example_config_is_valid():
     ]
 
 
-def test_check_config_ok(capsys):
-    assert main(["check-config", str(EXAMPLE_CONFIG)]) == 0
+OWN_GUILD = "id = 876543210987654321"
+
+
+def test_check_config_ok_once_the_placeholder_guild_id_is_replaced(tmp_path, capsys):
+    assert main(["check-config", str(EXAMPLE_CONFIG)]) == 2
+    assert capsys.readouterr().err.splitlines()[1:] == [
+        "  guild.id: 100000000000000001 is the example's placeholder: set your server's ID (Developer Mode → "
+        "right-click the server → Copy Server ID)"]
+    own = tmp_path / "opscord.toml"
+    own.write_text(EXAMPLE_CONFIG.read_text().replace("id = 100000000000000001", OWN_GUILD))
+    assert main(["check-config", str(own)]) == 0
     assert "3 services" in capsys.readouterr().out
 
 
@@ -36,8 +45,8 @@ def test_check_config_lists_every_problem(tmp_path, capsys):
     bad.write_text(text)
     assert main(["check-config", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert "3 problem(s)" in err
-    assert "services[0].replicas.min: Input should be a valid integer" in err
+    assert "4 problem(s)" in err and "guild.id: 100000000000000001 is the example's placeholder" in err
+    assert "services[0].replicas.min: must be a whole number" in err
     assert "services[0].dashbord: unknown key" in err
     assert "policy[0].approver_roles[0]: undefined role 'release_manager'" in err
 
@@ -94,7 +103,7 @@ def test_check_config_reports_missing_secret_variables(tmp_path, capsys, monkeyp
         'provider = "github_actions"\nrepository = "acme/orders"\nworkflow = "deploy.yml"\n'
         'token_env = "OPSCORD_TEST_GH_TOKEN"\n', 1)
     path = tmp_path / "gh.toml"
-    path.write_text(text)
+    path.write_text(text.replace("id = 100000000000000001", OWN_GUILD))
     assert main(["check-config", str(path)]) == 2
     assert "services[0].deploy: environment variable OPSCORD_TEST_GH_TOKEN is not set" in capsys.readouterr().err
     monkeypatch.setenv("OPSCORD_TEST_GH_TOKEN", "x" * 20)
@@ -113,3 +122,39 @@ def test_services_inherit_defaults_key_by_key():
     a, b = config.services
     assert a.deploy.provider == "command" and a.deploy.timeout_seconds == 9 and a.deploy.deploy == ["echo", "{version}"]
     assert b.deploy.provider == "webhook"
+
+
+def test_check_config_lists_what_bites_in_one_pass(tmp_path, capsys, monkeypatch):
+    """A role typo, the placeholder guild id, an unused role and two unset secrets: all listed at once."""
+    monkeypatch.delenv("OPSCORD_TEST_GH_TOKEN", raising=False)
+    monkeypatch.delenv("OPSCORD_TEST_PD_KEY", raising=False)
+    text = EXAMPLE_CONFIG.read_text()
+    text = text.replace('operator = ["ops"]', 'operater = ["ops"]', 1)  # the typo
+    text = text.replace('approvals = 2\napprover_roles = ["team_lead", "dba"]',
+                        'approvals = 2\napprover_roles = ["team_lead"]', 1)  # dba: now used by nothing
+    text = text.replace('audit = ["viewer", "operator", "team_lead", "dba", "incident_commander"]',
+                        'audit = ["viewer", "operator", "team_lead", "incident_commander"]', 1)
+    text = text.replace('replicas = { min = 2, max = 20 }', 'replicas = { min = "two", max = 20 }', 1)
+    text = text.replace(
+        'dashboard_url = "https://grafana.example.com/d/orders/order-service"',
+        'dashboard_url = "https://grafana.example.com/d/orders/order-service"\n\n[services.deploy]\n'
+        'provider = "github_actions"\nrepository = "acme/orders"\nworkflow = "deploy.yml"\n'
+        'token_env = "OPSCORD_TEST_GH_TOKEN"\n\n[services.pager]\nrouting_key_env = "OPSCORD_TEST_PD_KEY"\n', 1)
+    path = tmp_path / "bites.toml"
+    path.write_text(text)
+    assert main(["check-config", str(path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"{path}: 8 problem(s)"
+    assert sorted(line.strip() for line in lines[1:]) == sorted([
+        "services[0].replicas.min: must be a whole number",
+        "guild.id: 100000000000000001 is the example's placeholder: set your server's ID (Developer Mode → "
+        "right-click the server → Copy Server ID)",
+        "roles.operater: 'operater' is not a capability (did you mean 'operator'?); the capabilities are operator, "
+        "team_lead, dba, incident_commander, viewer, or a name a policy row asks to approve",
+        "roles.operator: no role holds operator, so nobody can run an operation",
+        "access.audit[1]: undefined role 'operator'",
+        "roles.dba: no policy row, freeze or [access] list uses dba, so its roles grant nothing of their own",
+        "services[0].deploy: environment variable OPSCORD_TEST_GH_TOKEN is not set",
+        "services[0].pager: environment variable OPSCORD_TEST_PD_KEY is not set",
+    ])
+    assert not any("Input should" in line or "Value error" in line or "String should" in line for line in lines)

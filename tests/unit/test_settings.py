@@ -53,3 +53,15 @@ def test_bad_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_invalid_settings_are_said_in_plain_words(monkeypatch, capsys, tmp_path):
+    import pytest
+
+    from bot.__main__ import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("LOG_FORMAT", "xml")
+    with pytest.raises(SystemExit) as exit_:
+        main(["policy", "explain", "deploy", "production"])
+    assert str(exit_.value) == "opscord: invalid settings: LOG_FORMAT: must be one of 'text' or 'json'"

@@ -25,7 +25,8 @@ from bot.sandbox.emulator.state import EmulatorState
 _log = logging.getLogger(__name__)
 
 DISPATCH, HEARTBEAT, IDENTIFY, RESUME, REQUEST_MEMBERS, INVALID_SESSION, HELLO, HEARTBEAT_ACK = 0, 1, 2, 6, 8, 9, 10, 11
-DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED = 4002, 4003, 4004
+DECODE_ERROR, NOT_AUTHENTICATED, AUTHENTICATION_FAILED, DISALLOWED_INTENTS = 4002, 4003, 4004, 4014
+GUILD_MEMBERS = 1 << 1
 REPLAY_BUFFER = 5000
 GUILD_MESSAGE_REACTIONS = 1 << 10
 EVENT_INTENTS = {
@@ -196,7 +197,11 @@ class GatewayHub:
                 self.state.violation("gateway: IDENTIFY with a wrong token")
                 await conn.ws.close(code=AUTHENTICATION_FAILED, message=b"Authentication failed.")
                 return
-            self._identify(conn, int(data.get("intents") or 0))
+            intents = int(data.get("intents") or 0)
+            if intents & GUILD_MEMBERS and not self.state.members_intent:  # not enabled in the developer portal
+                await conn.ws.close(code=DISALLOWED_INTENTS, message=b"Disallowed intent(s).")
+                return
+            self._identify(conn, intents)
         elif op == RESUME:
             if not isinstance(data, dict) or data.get("token") != self.state.bot_token:
                 self.state.violation("gateway: RESUME with a wrong token")
@@ -222,7 +227,7 @@ class GatewayHub:
             {
                 "v": 10,
                 "user": user,
-                "guilds": [{"id": str(g), "unavailable": True} for g in state.guilds],
+                "guilds": [{"id": str(g), "unavailable": True} for g in state.guilds if state.bot_in(g)],
                 "session_id": session.id,
                 "session_type": "normal",
                 "resume_gateway_url": self.url,
@@ -233,7 +238,7 @@ class GatewayHub:
                 "geo_ordered_rtc_regions": [],
             },
         )
-        for guild in state.guilds.values():
+        for guild in (g for g in state.guilds.values() if state.bot_in(g.id)):
             events = [
                 scheduled_event_payload(e, state.users[e.creator_id])
                 for e in state.scheduled_events.values()

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bot.sandbox.emulator.commands import check_command_list, store_commands
 from bot.sandbox.emulator.http_utils import (
+    MISSING_ACCESS,
     UNKNOWN_GUILD,
     UNKNOWN_USER,
     DiscordError,
@@ -24,6 +25,17 @@ GATEWAY_URL_KEY = web.AppKey("gateway_url", str)
 def _check_application(request: web.Request) -> None:
     if snowflake(request, "app") != state_of(request).application_id:
         raise DiscordError(404, 10002, "Unknown Application")
+
+
+def _check_guild(request: web.Request) -> int:
+    """The guild of a guild-commands route: 404 when unknown, 403 Missing Access when the bot is not in it."""
+    state = state_of(request)
+    guild_id = snowflake(request, "guild")
+    if guild_id not in state.guilds:
+        raise not_found(UNKNOWN_GUILD, "Guild")
+    if not state.bot_in(guild_id):
+        raise DiscordError(403, MISSING_ACCESS, "Missing Access")
+    return guild_id
 
 
 @routes.get("/api/v10/users/@me")
@@ -72,9 +84,7 @@ async def put_guild_commands(request: web.Request) -> web.Response:
     """Bulk-overwrite a guild's commands (checked against Discord's limits) and echo them with ids."""
     _check_application(request)
     state = state_of(request)
-    guild_id = snowflake(request, "guild")
-    if guild_id not in state.guilds:
-        raise not_found(UNKNOWN_GUILD, "Guild")
+    guild_id = _check_guild(request)
     body, _ = await read_body(request)
     incoming = body.get("items", [])
     check_command_list(incoming)
@@ -90,7 +100,7 @@ async def put_guild_commands(request: web.Request) -> web.Response:
 async def get_guild_commands(request: web.Request) -> web.Response:
     """The guild's synced commands."""
     _check_application(request)
-    return reply(state_of(request).guild_commands.get(snowflake(request, "guild"), []))
+    return reply(state_of(request).guild_commands.get(_check_guild(request), []))
 
 
 @routes.put("/api/v10/applications/{app}/commands")

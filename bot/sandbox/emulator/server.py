@@ -61,6 +61,10 @@ class DiscordEmulator:
 
     # -- setup -------------------------------------------------------------------------------
 
+    def refuse_members_intent(self) -> None:
+        """The Server Members intent is off in the developer portal: IDENTIFY with it is closed with 4014."""
+        self.state.members_intent = False
+
     @property
     def bot_token(self) -> str:
         """The token the bot must present."""
@@ -76,13 +80,15 @@ class DiscordEmulator:
         """The bot's user."""
         return self.state.bot_user
 
-    def add_guild(self, name: str) -> Guild:
-        """A guild with its ``@everyone`` role (id == guild id); the bot is a member."""
+    def add_guild(self, name: str, *, invite_bot: bool = True) -> Guild:
+        """A guild with its ``@everyone`` role (id == guild id); the bot is a member unless ``invite_bot=False``
+        (then it is not in READY, and its guild routes answer 403 Missing Access, as on Discord)."""
         state = self.state
         guild = Guild(id=state.ids.next(), name=name, owner_id=state.owner.id)
         guild.roles[guild.id] = Role(id=guild.id, guild_id=guild.id, name="@everyone",
                                      permissions=DEFAULT_EVERYONE_PERMISSIONS)
-        guild.members[state.bot_user.id] = Member(user=state.bot_user, guild_id=guild.id)
+        if invite_bot:
+            guild.members[state.bot_user.id] = Member(user=state.bot_user, guild_id=guild.id)
         state.guilds[guild.id] = guild
         return guild
 

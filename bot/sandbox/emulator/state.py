@@ -61,6 +61,8 @@ class EmulatorState:
         self.interactions: dict[int, InteractionHandle] = {}
         self.interaction_tokens: dict[str, InteractionHandle] = {}
         self.violations: list[str] = []
+        self.members_intent = True
+        """Whether the application may use the privileged Server Members intent (the developer portal's switch)."""
         self.rate_limits = RateLimiter()
         self.files: dict[str, bytes] = {}
         self.base_url = ""
@@ -88,6 +90,11 @@ class EmulatorState:
                 return result
         except TimeoutError:
             raise TimeoutError(f"emulator: timed out after {timeout}s waiting for {what or predicate}") from None
+
+    def bot_in(self, guild_id: int) -> bool:
+        """Whether the bot was invited to (is a member of) the guild."""
+        guild = self.guilds.get(guild_id)
+        return guild is not None and self.bot_user.id in guild.members
 
     def violation(self, text: str) -> None:
         """Record a refused request."""

@@ -112,6 +112,10 @@ class SQLiteStore:
         applied = await self.apply(Change((Append(entry),)))
         return applied.rows[0]
 
+    def pending_writes(self) -> int:
+        """Changes queued for the writer and not yet taken into a batch (for /metrics)."""
+        return self._queue.qsize()
+
     async def _write_loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
