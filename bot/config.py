@@ -233,6 +233,40 @@ class OperationsConfig(_Strict):
                                  description="How long a requester has to confirm (a rollback, say) before it expires.")
 
 
+BreakGlassAction = Literal["deploy", "rollback", "scale"]
+
+
+class BreakGlassConfig(_Strict):
+    """`/deploy … break_glass:<reason>`: who may skip approvals and freezes while their service has an open
+    incident, and the review that follows (acknowledged with buttons in the audit channel)."""
+
+    roles: list[str] = Field(default_factory=lambda: ["incident_commander"], min_length=1,
+                             description="Capabilities that may break glass.")
+    actions: list[BreakGlassAction] = Field(default_factory=lambda: list[BreakGlassAction](["deploy", "rollback",
+                                                                                           "scale"]), min_length=1)
+    reviewers: list[str] = Field(default_factory=lambda: ["team_lead"], min_length=1,
+                                 description="Capabilities whose holders acknowledge the review.")
+    acknowledgements: int = Field(default=2, ge=1, le=5, description="Distinct reviewers, never the actor.")
+    review_hours: float = Field(default=24.0, gt=0, le=14 * 24,
+                                description="When the review is due; a reminder is posted once it is overdue.")
+
+
+class HealthGateRow(_Strict):
+    """After a deploy, watch its health for a while; the first row matching (service, environment) wins."""
+
+    service: str = "*"
+    environment: str = "*"
+    on_unhealthy: Literal["rollback", "alert", "nothing"] = "alert"
+    watch_minutes: float = Field(default=10.0, gt=0, le=24 * 60)
+    interval_seconds: float = Field(default=30.0, ge=0.1, le=3600, description="Seconds between two health checks.")
+    open_incident: bool = Field(default=False, description="Open an incident when none is open for the service.")
+    severity: Severity = "sev2"
+
+    def matches(self, service: str, environment: str) -> bool:
+        """Whether this row applies to the target."""
+        return self.service in ("*", service) and self.environment in ("*", environment)
+
+
 class AlertRule(_Strict):
     """How Alertmanager groups whose labels match become incidents; the first matching rule wins."""
 
@@ -310,6 +344,8 @@ class OpscordConfig(_Strict):
     services: list[ServiceConfig] = Field(default_factory=list)
     policy: list[PolicyRow] = Field(default_factory=list)
     freezes: list[FreezeWindow] = Field(default_factory=list)
+    break_glass: BreakGlassConfig | None = Field(default=None, description="Absent: break-glass is refused.")
+    health_gates: list[HealthGateRow] = Field(default_factory=list)
 
     def service(self, name: str) -> ServiceConfig | None:
         """The catalog entry called `name`, if any."""
@@ -318,6 +354,10 @@ class OpscordConfig(_Strict):
     def environment(self, name: str) -> EnvironmentConfig | None:
         """The environment called `name`, if any."""
         return next((e for e in self.environments if e.name == name), None)
+
+    def health_gate(self, service: str, environment: str) -> HealthGateRow | None:
+        """The first `[[health_gates]]` row for the target (None: deploys there are not watched)."""
+        return next((g for g in self.health_gates if g.matches(service, environment)), None)
 
 
 @dataclass(frozen=True)

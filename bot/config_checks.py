@@ -37,10 +37,14 @@ def _names(values: Any) -> set[str]:
 
 
 def _approvers(raw: dict[str, Any]) -> set[str]:
-    """Capabilities some policy row or freeze asks to approve."""
+    """Capabilities some policy row or freeze asks to approve (or `[break_glass]` names)."""
     rows = _dicts(raw.get("policy"))
     named = set().union(*(_names(r.get("approver_roles")) for r in rows)) if rows else set(SEED_APPROVERS)
-    return named.union(*(_names(f.get("approver_roles")) for f in _dicts(raw.get("freezes"))))
+    named = named.union(*(_names(f.get("approver_roles")) for f in _dicts(raw.get("freezes"))))
+    glass = raw.get("break_glass")
+    if isinstance(glass, dict):  # who breaks glass and who reviews it use their capabilities too
+        named |= _names(glass.get("roles", ["incident_commander"])) | _names(glass.get("reviewers", ["team_lead"]))
+    return named
 
 
 def _access_lists(raw: dict[str, Any]) -> tuple[set[str], set[str]]:

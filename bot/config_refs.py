@@ -55,6 +55,23 @@ def reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(freeze.get("approvals"), int) and freeze["approvals"] > 0 and not freeze.get("approver_roles"):
             problems.append((f"freezes[{i}].approver_roles", "must name at least one role when approvals > 0"))
 
+    glass = raw.get("break_glass") if isinstance(raw.get("break_glass"), dict) else {}
+    assert isinstance(glass, dict)
+    for key in ("roles", "reviewers"):
+        for j, role in enumerate(glass.get(key) or []):
+            if isinstance(role, str) and role not in roles:
+                problems.append((f"break_glass.{key}[{j}]", f"undefined role {role!r}"))
+
+    for i, gate in enumerate(raw.get("health_gates") or []):
+        if not isinstance(gate, dict):
+            continue
+        env = gate.get("environment", "*")
+        if isinstance(env, str) and env != "*" and env not in env_names:
+            problems.append((f"health_gates[{i}].environment", f"undefined environment {env!r}"))
+        svc_name = gate.get("service", "*")
+        if isinstance(svc_name, str) and svc_name != "*" and svc_name not in service_names:
+            problems.append((f"health_gates[{i}].service", f"undefined service {svc_name!r}"))
+
     alerts = raw.get("alerts") if isinstance(raw.get("alerts"), dict) else {}
     assert isinstance(alerts, dict)
     for i, rule in enumerate(alerts.get("rules") or []):

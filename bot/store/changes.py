@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.store.records import AuditEntry, AuditRow, Decision, Lock, Operation
+from bot.store.records import AuditEntry, AuditRow, Decision, HealthWatch, Lock, Operation, Review
 
 INCIDENT_EVENT_KINDS = frozenset({"created", "update", "commander", "notified", "resolved", "postmortem"})
 MUTABLE_INCIDENT_FIELDS = frozenset({
@@ -108,6 +108,8 @@ class FinishDeploy:
 
     op_id: str
     status: str
+    committed_at: str | None = None
+    """When the deployed commit was made, when the provider said (for lead time)."""
 
 
 @dataclass(frozen=True)
@@ -197,9 +199,66 @@ class StartExecution:
     attempt: int = 1
 
 
+MUTABLE_REVIEW_FIELDS = frozenset({"reminded_at", "message_channel_id", "message_id", "reminder_id"})
+"""What may change on a break-glass review besides its acknowledgements and closing."""
+
+
+@dataclass(frozen=True)
+class OpenReview:
+    """Insert the review a break-glass operation opens."""
+
+    review: Review
+
+
+@dataclass(frozen=True)
+class AcknowledgeReview:
+    """One reviewer acknowledges an open review (a conflict, `decided`, when they already did; `status` when
+    it is closed)."""
+
+    op_id: str
+    reviewer_id: str
+    reviewer_name: str
+
+
+@dataclass(frozen=True)
+class CloseReview:
+    """Close an open review (a conflict, `status`, when it is closed already)."""
+
+    op_id: str
+
+
+@dataclass(frozen=True)
+class UpdateReview:
+    """Change a review's bookkeeping (its message, its reminder)."""
+
+    op_id: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+    shown_revision: int | None = None
+    touch: bool = False
+    """Its message changes: count a new revision."""
+
+
+@dataclass(frozen=True)
+class StartWatch:
+    """A deploy's health gate starts watching."""
+
+    watch: HealthWatch
+
+
+@dataclass(frozen=True)
+class EndWatch:
+    """End a watch that is still watching (a conflict, `status`, when it ended already)."""
+
+    op_id: str
+    status: str
+    outcome: str
+    rollback_op_id: str | None = None
+
+
 Step = (CreateOperation | MoveOperation | UpdateOperation | TakeLock | FreeLock | HandOverLock | RecordDecision
         | StartDeploy | FinishDeploy | ReserveIncident | UpdateIncident | RecordIncidentEvent | Announce | MarkAnnounced
-        | PutFact | Append | ClaimInteraction | StartExecution)
+        | PutFact | Append | ClaimInteraction | StartExecution | OpenReview | AcknowledgeReview | CloseReview
+        | UpdateReview | StartWatch | EndWatch)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import asyncpg
 
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import connect
-from bot.store.records import INDEXED_KEYS, OPERATION_FIELDS, VerifyResult
+from bot.store.records import INDEXED_KEYS, OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, VerifyResult
 from bot.store.sqlite import SQLiteStore
 
 CHUNK = 20_000
@@ -30,12 +30,15 @@ TABLES: dict[str, tuple[str, ...]] = {
     "approvals": ("operation_id", "approver_id", "approver_name", "decision", "decided_at"),
     "locks": ("service", "environment", "operation_id", "holder_name", "since", "holder"),
     "deploys": ("id", "operation_id", "kind", "service", "environment", "version", "previous_version", "status",
-                "requester", "started_at", "finished_at"),
+                "requester", "started_at", "finished_at", "committed_at"),
     "incidents": ("id", "title", "severity", "service", "status", "commander_id", "commander_name", "thread_id",
                   "pager_key", "statuspage_id", "created_at", "resolved_at", "postmortem_event"),
     "announcements": ("id", "target", "text", "created_at", "posted_at"),
     "interactions": ("interaction_id", "operation_id", "epoch", "claimed_at"),
     "executions": ("operation_id", "attempt", "holder", "epoch", "started_at"),
+    "break_glass_reviews": REVIEW_FIELDS,
+    "break_glass_acks": ("op_id", "reviewer_id", "reviewer_name", "acked_at"),
+    "health_watches": WATCH_FIELDS,
 }
 """Tables in copy order (a decision after its operation), with the columns both schemas have."""
 _ORDER = {"audit_log": "id", "approvals": "rowid", "deploys": "id", "announcements": "id"}

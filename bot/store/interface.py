@@ -19,10 +19,12 @@ from bot.store.records import (
     AuditRow,
     Decision,
     DeployRecord,
+    HealthWatch,
     Incident,
     IncidentEvent,
     Lock,
     Operation,
+    Review,
     StoreCounts,
     TargetFacts,
     VerifyResult,
@@ -30,7 +32,8 @@ from bot.store.records import (
 
 
 class Store(Protocol):
-    """Audit log, operations, approvals, locks, deploy history, incidents, announcements and facts."""
+    """Audit log, operations, approvals, locks, deploy history, incidents, announcements, facts, break-glass
+    reviews and health watches."""
 
     appended: collections.Counter[str]
     """Audit rows this process committed, by result (for /metrics)."""
@@ -105,6 +108,19 @@ class Store(Protocol):
 
     async def counts(self) -> StoreCounts:
         """Gauges: audit head, operations by status, locks held, open incidents."""
+
+    # --- break-glass reviews and health watches ---------------------------------------------------
+    async def review(self, op_id: str) -> Review | None:
+        """The review a break-glass operation opened, with its acknowledgements."""
+
+    async def reviews(self, *, open_only: bool) -> list[Review]:
+        """Break-glass reviews (still open only, or all), oldest first."""
+
+    async def unshown_reviews(self) -> list[Review]:
+        """Reviews whose message is not posted or not up to date, or whose overdue reminder is not posted."""
+
+    async def watches(self, *statuses: str) -> list[HealthWatch]:
+        """Deploys' health watches in these statuses, oldest first."""
 
     # --- the audit log ----------------------------------------------------------------------------
     async def audit_recent(self, limit: int = 10, *, user_id: str | None = None, user: str | None = None,

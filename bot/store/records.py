@@ -114,6 +114,10 @@ class Operation:
     progress: str | None = None
     revision: int = 1
     shown_revision: int = 1
+    break_glass: str | None = None
+    """The reason given when an incident commander broke glass (approvals and freezes skipped)."""
+    caused_by: str | None = None
+    """The deploy whose health gate started this rollback (Opscord acting for that deploy's requester)."""
 
     def expired(self, at: datetime | None = None) -> bool:
         """Whether the time for approval or confirmation is over."""
@@ -162,6 +166,8 @@ class DeployRecord:
     requester: str
     started_at: str
     finished_at: str | None
+    committed_at: str | None = None
+    """When the deployed commit was made, if the provider reported it (lead time for changes)."""
 
 
 @dataclass(frozen=True)
@@ -238,3 +244,66 @@ class StoreCounts:
     operations: dict[str, int]
     locks: int
     open_incidents: int
+
+
+@dataclass(frozen=True)
+class Acknowledgement:
+    """One reviewer's acknowledgement of a break-glass operation."""
+
+    reviewer_id: str
+    reviewer_name: str
+    acked_at: str
+
+
+@dataclass(frozen=True)
+class Review:
+    """The review a break-glass operation opens: distinct reviewers acknowledge it by `due_at`."""
+
+    op_id: str
+    incident_id: str
+    service: str
+    environment: str
+    command: str
+    reason: str
+    actor_id: str
+    actor_name: str
+    reviewer_roles: tuple[str, ...]
+    required: int
+    opened_at: str
+    due_at: str
+    closed_at: str | None = None
+    reminded_at: str | None = None
+    message_channel_id: str | None = None
+    message_id: str | None = None
+    reminder_id: str | None = None
+    """The reminder posted once it was overdue."""
+    revision: int = 1
+    shown_revision: int = 0
+    acks: tuple[Acknowledgement, ...] = ()
+
+    def overdue(self, at: datetime | None = None) -> bool:
+        """Whether it is still open after its due time."""
+        return self.closed_at is None and parse_iso(self.due_at) <= (at or datetime.now(UTC))
+
+
+REVIEW_FIELDS = tuple(name for name in Review.__dataclass_fields__ if name != "acks")
+
+
+@dataclass(frozen=True)
+class HealthWatch:
+    """A deploy's health gate: watched until `until`; ends healthy, unhealthy, superseded or interrupted."""
+
+    op_id: str
+    service: str
+    environment: str
+    on_unhealthy: str
+    started_at: str
+    until: str
+    status: str
+    holder: str | None = None
+    finished_at: str | None = None
+    outcome: str | None = None
+    rollback_op_id: str | None = None
+
+
+WATCH_FIELDS = tuple(HealthWatch.__dataclass_fields__)

@@ -17,14 +17,19 @@ from bot.store.records import (
     INCIDENT_FIELDS,
     INDEXED_KEYS,
     OPERATION_FIELDS,
+    REVIEW_FIELDS,
+    WATCH_FIELDS,
+    Acknowledgement,
     Announcement,
     AuditRow,
     Decision,
     DeployRecord,
+    HealthWatch,
     Incident,
     IncidentEvent,
     Lock,
     Operation,
+    Review,
     StoreCounts,
     TargetFacts,
 )
@@ -34,7 +39,7 @@ OP_COLUMNS = ", ".join(OPERATION_FIELDS)
 _LOCK_SELECT = ("SELECT l.service, l.environment, l.operation_id, l.holder_name, l.since, l.holder, o.command "
                 "FROM locks l LEFT JOIN operations o ON o.id = l.operation_id")
 _DEPLOY_COLUMNS = ("id, operation_id, kind, service, environment, version, previous_version, status, requester, "
-                   "started_at, finished_at")
+                   "started_at, finished_at, committed_at")
 AUDIT_COLUMNS = ('id, timestamp, "user", command, approved_by, result, duration_seconds, channel, extra, prev_hash, '
                  "hash")
 _OPEN = "status NOT IN ('resolved', 'opening', 'failed')"
@@ -275,3 +280,41 @@ async def chain(conn: Conn, size: int = 5000
             except (ValueError, TypeError) as exc:
                 yield None, int(rec["id"]), str(exc), indexed
         after = int(recs[-1]["id"])
+
+
+_REVIEW_SELECT = f"SELECT {', '.join(REVIEW_FIELDS)} FROM break_glass_reviews"  # noqa: S608 - fixed names
+
+
+async def _review(conn: Conn, rec: asyncpg.Record) -> Review:
+    values: dict[str, Any] = {name: rec[name] for name in REVIEW_FIELDS}
+    values["reviewer_roles"] = tuple(json.loads(values["reviewer_roles"]))
+    acks = tuple(Acknowledgement(*a) for a in await conn.fetch(
+        "SELECT reviewer_id, reviewer_name, acked_at FROM break_glass_acks WHERE op_id = $1 "
+        "ORDER BY acked_at, reviewer_id", values["op_id"]))
+    return Review(**values, acks=acks)
+
+
+async def review(conn: Conn, op_id: str) -> Review | None:
+    """One review, with its acknowledgements."""
+    rec = await conn.fetchrow(f"{_REVIEW_SELECT} WHERE op_id = $1", op_id)
+    return await _review(conn, rec) if rec else None
+
+
+async def reviews(conn: Conn, open_only: bool) -> list[Review]:
+    """Open reviews (or all), oldest first."""
+    where = " WHERE closed_at IS NULL" if open_only else ""
+    return [await _review(conn, rec) for rec in await conn.fetch(f"{_REVIEW_SELECT}{where} ORDER BY opened_at")]
+
+
+async def unshown_reviews(conn: Conn) -> list[Review]:
+    """Reviews whose message (or overdue reminder) Discord does not show yet."""
+    return [await _review(conn, rec) for rec in await conn.fetch(
+        f"{_REVIEW_SELECT} WHERE message_id IS NULL OR shown_revision < revision "
+        "OR (reminded_at IS NOT NULL AND reminder_id IS NULL) ORDER BY opened_at LIMIT 50")]
+
+
+async def watches(conn: Conn, statuses: tuple[str, ...]) -> list[HealthWatch]:
+    """Health watches in these statuses, oldest first."""
+    return [HealthWatch(*rec) for rec in await conn.fetch(
+        f"SELECT {', '.join(WATCH_FIELDS)} FROM health_watches WHERE status = ANY($1::text[]) "  # noqa: S608
+        "ORDER BY started_at", list(statuses))]

@@ -19,7 +19,7 @@ from bot.store import changes as c
 from bot.store.chain import UnsignedRow, canonical_with, encode_extra, index_values, row_hash
 from bot.store.postgres.reads import OP_COLUMNS, decision, lock_of, operation
 from bot.store.postgres.reads import operation_of_record as operation_from
-from bot.store.records import OPERATION_FIELDS, AuditEntry, AuditRow, Operation
+from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditEntry, AuditRow, Operation
 from bot.times import now_iso, utc_timestamp
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
@@ -122,8 +122,12 @@ async def _apply_step(conn: Conn, step: c.Step, epoch: int | None) -> Operation 
                            op.id, op.action, op.service, op.environment, op.version, op.previous_version,
                            op.requester_name, now_iso())
     elif isinstance(step, c.FinishDeploy):
-        await conn.execute("UPDATE deploys SET status = $1, finished_at = $2 WHERE operation_id = $3 "
-                           "AND status = 'running'", step.status, now_iso(), step.op_id)
+        await conn.execute("UPDATE deploys SET status = $1, finished_at = $2, committed_at = COALESCE($3, "
+                           "committed_at) WHERE operation_id = $4 AND status = 'running'", step.status, now_iso(),
+                           step.committed_at, step.op_id)
+    elif isinstance(step, (c.OpenReview, c.AcknowledgeReview, c.CloseReview, c.UpdateReview, c.StartWatch,
+                           c.EndWatch)):
+        await _apply_safety_step(conn, step)
     elif isinstance(step, c.UpdateIncident):
         await _update_incident(conn, step)
     elif isinstance(step, c.RecordIncidentEvent):
@@ -154,6 +158,60 @@ async def _apply_step(conn: Conn, step: c.Step, epoch: int | None) -> Operation 
     else:  # pragma: no cover - every step type is handled above
         raise TypeError(f"unknown step {step!r}")
     return None
+
+
+def _marks(n: int) -> str:
+    return ", ".join(f"${i}" for i in range(1, n + 1))
+
+
+async def _apply_safety_step(conn: Conn, step: c.Step) -> None:
+    """Break-glass reviews and health watches (as bot.store.sqlite.writes)."""
+    if isinstance(step, c.OpenReview):
+        values: dict[str, Any] = {name: getattr(step.review, name) for name in REVIEW_FIELDS}
+        values["reviewer_roles"] = json.dumps(list(step.review.reviewer_roles))
+        _text_ok(*(v for v in values.values() if isinstance(v, str)))
+        await conn.execute(f"INSERT INTO break_glass_reviews ({', '.join(REVIEW_FIELDS)}) "  # noqa: S608
+                           f"VALUES ({_marks(len(REVIEW_FIELDS))})", *(values[n] for n in REVIEW_FIELDS))
+    elif isinstance(step, c.AcknowledgeReview):
+        _text_ok(step.reviewer_name)
+        if await conn.fetchval("SELECT 1 FROM break_glass_reviews WHERE op_id = $1 AND closed_at IS NULL",
+                               step.op_id) is None:
+            raise Conflicted(c.Conflict(step, "status", status="closed"))
+        if await conn.fetchval("INSERT INTO break_glass_acks (op_id, reviewer_id, reviewer_name, acked_at) "
+                               "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1", step.op_id,
+                               step.reviewer_id, step.reviewer_name, now_iso()) is None:
+            raise Conflicted(c.Conflict(step, "decided"))
+        await conn.execute("UPDATE break_glass_reviews SET revision = revision + 1 WHERE op_id = $1", step.op_id)
+    elif isinstance(step, c.CloseReview):
+        if await conn.fetchval("UPDATE break_glass_reviews SET closed_at = $1, revision = revision + 1 "
+                               "WHERE op_id = $2 AND closed_at IS NULL RETURNING 1", now_iso(), step.op_id) is None:
+            raise Conflicted(c.Conflict(step, "status", status="closed"))
+    elif isinstance(step, c.UpdateReview):
+        unknown = set(step.fields) - c.MUTABLE_REVIEW_FIELDS
+        if unknown:
+            raise ValueError(f"a review's {', '.join(sorted(unknown))} cannot change")
+        params: list[Any] = list(step.fields.values())
+        _text_ok(*(v for v in params if isinstance(v, str)))
+        sets = [f"{name} = ${i}" for i, name in enumerate(step.fields, start=1)]
+        if step.touch:
+            sets.append("revision = revision + 1")
+        if step.shown_revision is not None:
+            params.append(step.shown_revision)
+            sets.append(f"shown_revision = GREATEST(shown_revision, ${len(params)})")
+        if sets:
+            await conn.execute(f"UPDATE break_glass_reviews SET {', '.join(sets)} "  # noqa: S608 - fixed names
+                               f"WHERE op_id = ${len(params) + 1}", *params, step.op_id)
+    elif isinstance(step, c.StartWatch):
+        values = {name: getattr(step.watch, name) for name in WATCH_FIELDS}
+        _text_ok(*(v for v in values.values() if isinstance(v, str)))
+        await conn.execute(f"INSERT INTO health_watches ({', '.join(WATCH_FIELDS)}) "  # noqa: S608 - fixed names
+                           f"VALUES ({_marks(len(WATCH_FIELDS))})", *values.values())
+    elif isinstance(step, c.EndWatch):
+        _text_ok(step.outcome)
+        if await conn.fetchval("UPDATE health_watches SET status = $1, outcome = $2, rollback_op_id = $3, "
+                               "finished_at = $4, holder = NULL WHERE op_id = $5 AND status = 'watching' RETURNING 1",
+                               step.status, step.outcome, step.rollback_op_id, now_iso(), step.op_id) is None:
+            raise Conflicted(c.Conflict(step, "status"))
 
 
 async def _claim(conn: Conn, step: c.Step, sql: str, *params: Any) -> None:

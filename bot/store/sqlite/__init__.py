@@ -28,10 +28,12 @@ from bot.store.records import (
     AuditRow,
     Decision,
     DeployRecord,
+    HealthWatch,
     Incident,
     IncidentEvent,
     Lock,
     Operation,
+    Review,
     StoreCounts,
     TargetFacts,
     VerifyResult,
@@ -219,6 +221,23 @@ class SQLiteStore:
     async def counts(self) -> StoreCounts:
         """Gauges."""
         return await self._read(reads.counts)
+
+    # --- break-glass reviews and health watches ---------------------------------------------------
+    async def review(self, op_id: str) -> Review | None:
+        """The review of a break-glass operation."""
+        return await self._read(partial(reads.review, op_id=op_id))
+
+    async def reviews(self, *, open_only: bool) -> list[Review]:
+        """Break-glass reviews, oldest first."""
+        return await self._read(partial(reads.reviews, open_only=open_only))
+
+    async def unshown_reviews(self) -> list[Review]:
+        """Reviews whose message or reminder lags behind."""
+        return await self._read(reads.unshown_reviews)
+
+    async def watches(self, *statuses: str) -> list[HealthWatch]:
+        """Health watches in these statuses."""
+        return await self._read(partial(reads.watches, statuses=statuses))
 
     # --- the audit log ----------------------------------------------------------------------------
     async def audit_recent(self, limit: int = 10, *, user_id: str | None = None, user: str | None = None,

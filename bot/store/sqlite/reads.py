@@ -12,14 +12,19 @@ from bot.store.records import (
     INCIDENT_FIELDS,
     INDEXED_KEYS,
     OPERATION_FIELDS,
+    REVIEW_FIELDS,
+    WATCH_FIELDS,
+    Acknowledgement,
     Announcement,
     AuditRow,
     Decision,
     DeployRecord,
+    HealthWatch,
     Incident,
     IncidentEvent,
     Lock,
     Operation,
+    Review,
     StoreCounts,
     TargetFacts,
     VerifyResult,
@@ -29,7 +34,7 @@ _OP_COLUMNS = ", ".join(OPERATION_FIELDS)
 _LOCK_SELECT = ("SELECT l.service, l.environment, l.operation_id, l.holder_name, l.since, l.holder, o.command "
                 "FROM locks l LEFT JOIN operations o ON o.id = l.operation_id")
 _DEPLOY_COLUMNS = ("id, operation_id, kind, service, environment, version, previous_version, status, requester, "
-                   "started_at, finished_at")
+                   "started_at, finished_at, committed_at")
 _AUDIT_COLUMNS = "id, timestamp, user, command, approved_by, result, duration_seconds, channel, extra, prev_hash, hash"
 
 
@@ -273,3 +278,42 @@ def verify(conn: sqlite3.Connection) -> VerifyResult:
         return VerifyResult(result.rows, False, int(rec[0]),
                             "an indexed column differs from the row's hashed content (altered?)")
     return result
+
+
+_REVIEW_SELECT = f"SELECT {', '.join(REVIEW_FIELDS)} FROM break_glass_reviews"  # noqa: S608 - fixed names
+
+
+def _review(conn: sqlite3.Connection, rec: sqlite3.Row) -> Review:
+    values: dict[str, Any] = {name: rec[name] for name in REVIEW_FIELDS}
+    values["reviewer_roles"] = tuple(json.loads(values["reviewer_roles"]))
+    acks = tuple(Acknowledgement(*a) for a in conn.execute(
+        "SELECT reviewer_id, reviewer_name, acked_at FROM break_glass_acks WHERE op_id = ? ORDER BY acked_at, rowid",
+        (values["op_id"],)))
+    return Review(**values, acks=acks)
+
+
+def review(conn: sqlite3.Connection, op_id: str) -> Review | None:
+    """One review, with its acknowledgements."""
+    rec = conn.execute(f"{_REVIEW_SELECT} WHERE op_id = ?", (op_id,)).fetchone()
+    return _review(conn, rec) if rec else None
+
+
+def reviews(conn: sqlite3.Connection, open_only: bool) -> list[Review]:
+    """Open reviews (or all), oldest first."""
+    where = " WHERE closed_at IS NULL" if open_only else ""
+    return [_review(conn, rec) for rec in conn.execute(f"{_REVIEW_SELECT}{where} ORDER BY opened_at")]
+
+
+def unshown_reviews(conn: sqlite3.Connection) -> list[Review]:
+    """Reviews whose message (or overdue reminder) Discord does not show yet."""
+    return [_review(conn, rec) for rec in conn.execute(
+        f"{_REVIEW_SELECT} WHERE message_id IS NULL OR shown_revision < revision "
+        "OR (reminded_at IS NOT NULL AND reminder_id IS NULL) ORDER BY opened_at LIMIT 50")]
+
+
+def watches(conn: sqlite3.Connection, statuses: tuple[str, ...]) -> list[HealthWatch]:
+    """Health watches in these statuses, oldest first."""
+    marks = ", ".join("?" for _ in statuses)
+    return [HealthWatch(*rec) for rec in conn.execute(
+        f"SELECT {', '.join(WATCH_FIELDS)} FROM health_watches WHERE status IN ({marks}) "  # noqa: S608
+        "ORDER BY started_at", statuses)]

@@ -10,7 +10,7 @@ from typing import Any
 
 from bot.store import changes as c
 from bot.store.chain import GENESIS_HASH, UnsignedRow, canonical_with, encode_extra, index_values, row_hash
-from bot.store.records import OPERATION_FIELDS, AuditEntry, AuditRow, Decision, Operation
+from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditEntry, AuditRow, Decision, Operation
 from bot.store.sqlite.reads import lock_of, operation_of
 from bot.times import now_iso, utc_timestamp
 
@@ -97,8 +97,12 @@ def _apply_step(conn: sqlite3.Connection, step: c.Step) -> Operation | None:
                      (op.id, op.action, op.service, op.environment, op.version, op.previous_version,
                       op.requester_name, now_iso()))
     elif isinstance(step, c.FinishDeploy):
-        conn.execute("UPDATE deploys SET status = ?, finished_at = ? WHERE operation_id = ? AND status = 'running'",
-                     (step.status, now_iso(), step.op_id))
+        conn.execute("UPDATE deploys SET status = ?, finished_at = ?, committed_at = COALESCE(?, committed_at) "
+                     "WHERE operation_id = ? AND status = 'running'",
+                     (step.status, now_iso(), step.committed_at, step.op_id))
+    elif isinstance(step, (c.OpenReview, c.AcknowledgeReview, c.CloseReview, c.UpdateReview, c.StartWatch,
+                           c.EndWatch)):
+        _apply_safety_step(conn, step)
     elif isinstance(step, c.UpdateIncident):
         _update_incident(conn, step)
     elif isinstance(step, c.RecordIncidentEvent):
@@ -124,6 +128,52 @@ def _apply_step(conn: sqlite3.Connection, step: c.Step) -> Operation | None:
     else:  # pragma: no cover - every step type is handled above
         raise TypeError(f"unknown step {step!r}")
     return None
+
+
+def _apply_safety_step(conn: sqlite3.Connection, step: c.Step) -> None:
+    """Break-glass reviews and health watches."""
+    if isinstance(step, c.OpenReview):
+        values: dict[str, Any] = {name: getattr(step.review, name) for name in REVIEW_FIELDS}
+        values["reviewer_roles"] = json.dumps(list(step.review.reviewer_roles))
+        conn.execute(f"INSERT INTO break_glass_reviews ({', '.join(REVIEW_FIELDS)}) "  # noqa: S608 - fixed names
+                     f"VALUES ({', '.join('?' for _ in REVIEW_FIELDS)})", [values[n] for n in REVIEW_FIELDS])
+    elif isinstance(step, c.AcknowledgeReview):
+        if conn.execute("SELECT 1 FROM break_glass_reviews WHERE op_id = ? AND closed_at IS NULL",
+                        (step.op_id,)).fetchone() is None:
+            raise _Conflicted(c.Conflict(step, "status", status="closed"))
+        cur = conn.execute("INSERT OR IGNORE INTO break_glass_acks (op_id, reviewer_id, reviewer_name, acked_at) "
+                           "VALUES (?, ?, ?, ?)", (step.op_id, step.reviewer_id, step.reviewer_name, now_iso()))
+        if cur.rowcount != 1:
+            raise _Conflicted(c.Conflict(step, "decided"))
+        conn.execute("UPDATE break_glass_reviews SET revision = revision + 1 WHERE op_id = ?", (step.op_id,))
+    elif isinstance(step, c.CloseReview):
+        cur = conn.execute("UPDATE break_glass_reviews SET closed_at = ?, revision = revision + 1 "
+                           "WHERE op_id = ? AND closed_at IS NULL", (now_iso(), step.op_id))
+        if cur.rowcount != 1:
+            raise _Conflicted(c.Conflict(step, "status", status="closed"))
+    elif isinstance(step, c.UpdateReview):
+        unknown = set(step.fields) - c.MUTABLE_REVIEW_FIELDS
+        if unknown:
+            raise ValueError(f"a review's {', '.join(sorted(unknown))} cannot change")
+        sets, params = [f"{name} = ?" for name in step.fields], list(step.fields.values())
+        if step.touch:
+            sets.append("revision = revision + 1")
+        if step.shown_revision is not None:
+            sets.append("shown_revision = MAX(shown_revision, ?)")
+            params.append(step.shown_revision)
+        if sets:
+            conn.execute(f"UPDATE break_glass_reviews SET {', '.join(sets)} WHERE op_id = ?",  # noqa: S608
+                         (*params, step.op_id))
+    elif isinstance(step, c.StartWatch):
+        conn.execute(f"INSERT INTO health_watches ({', '.join(WATCH_FIELDS)}) "  # noqa: S608 - fixed names
+                     f"VALUES ({', '.join('?' for _ in WATCH_FIELDS)})",
+                     [getattr(step.watch, name) for name in WATCH_FIELDS])
+    elif isinstance(step, c.EndWatch):
+        cur = conn.execute("UPDATE health_watches SET status = ?, outcome = ?, rollback_op_id = ?, finished_at = ?, "
+                           "holder = NULL WHERE op_id = ? AND status = 'watching'",
+                           (step.status, step.outcome, step.rollback_op_id, now_iso(), step.op_id))
+        if cur.rowcount != 1:
+            raise _Conflicted(c.Conflict(step, "status"))
 
 
 def _create_operation(conn: sqlite3.Connection, op: Operation) -> Operation:
