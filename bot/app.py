@@ -88,8 +88,9 @@ def compose(base: Foundation, *, members: Members, room: IncidentRoom, alert_cha
     """The pipeline and the services over the foundation."""
     access = Access(base.config)
     journal = Journal(base.store, access)
-    pipeline = Pipeline(base.config, base.store, access, base.providers, members, metrics=base.metrics)
     incidents = Incidents(base.config, base.store, base.providers, journal, room)
+    pipeline = Pipeline(base.config, base.store, access, base.providers, members, metrics=base.metrics,
+                        incidents=incidents)
     return App(settings=base.settings, config=base.config, store=base.store, providers=base.providers,
                access=access, journal=journal, pipeline=pipeline,
                observer=Observer(base.config, base.store, base.providers, journal), incidents=incidents,

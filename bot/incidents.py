@@ -24,7 +24,7 @@ from typing import Any, Literal, Protocol
 from bot import incident_text as text
 from bot.config import OpscordConfig, RoleRef
 from bot.errors import ValidationFailed
-from bot.pipeline import Access, Actor, Invocation, Journal
+from bot.pipeline import Access, Actor, ActorRole, Invocation, Journal
 from bot.pipeline.entries import call_entry
 from bot.providers import ProviderRegistry
 from bot.retry import Retries
@@ -326,6 +326,23 @@ class Incidents:
             notes.add(events=len(events), deploys=len(deploys))
         document = text.timeline(incident, events, deploys, self._dashboard(incident), now)
         return incident, f"{incident.id}-timeline.md", document
+
+    async def open_for_health_gate(self, service: str, title: str, severity: str) -> Incident | None:
+        """Open an incident on Opscord's behalf (a health gate's `open_incident`); None when it could not be."""
+        roles: list[ActorRole] = []
+        for capability in self.config.access.incident:  # Opscord holds the first capability /incident allows
+            roles = [ActorRole(int(ref), "") if isinstance(ref, int) or ref.isdigit() else ActorRole(0, ref)
+                     for ref in self.config.roles.get(capability, [])[:1]]
+            if roles:
+                break
+        call = Invocation(actor=Actor(id="opscord", name="opscord/health-gate", roles=tuple(roles)),
+                          command=f"health gate: /incident create {title}"[:200], received_at=datetime.now(UTC))
+        try:
+            level: Severity = severity if severity in ("sev1", "sev3") else "sev2"  # type: ignore[assignment]
+            return (await self.create(call, title, level, service)).incident
+        except Exception as exc:  # audited by create; the gate goes on telling the requester
+            log.warning("the health gate could not open an incident for %s: %s", service, exc)
+            return None
 
     # --- restarts and shutdown --------------------------------------------------------------------
     async def resume(self) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from bot.config import OpscordConfig, ServiceConfig
@@ -16,7 +16,7 @@ from bot.errors import ValidationFailed
 from bot.pipeline import Invocation, Journal
 from bot.pipeline.states import PENDING
 from bot.providers import ProviderRegistry
-from bot.store import DeployRecord, Lock, Store
+from bot.store import DeployRecord, Lock, Review, Store
 from integrations.base import HealthReport, HealthStatus, LogLine
 from integrations.errors import IntegrationError
 
@@ -46,6 +46,8 @@ class ServiceStatus:
     environments: list[EnvironmentStatus]
     recent: list[DeployRecord]
     dashboard: str | None
+    reviews: list[Review] = field(default_factory=list)
+    """Break-glass reviews of the service still open."""
 
 
 def known_service(config: OpscordConfig, name: str) -> ServiceConfig:
@@ -113,7 +115,9 @@ class Observer:
             except IntegrationError:
                 grafana = None
             dashboard = grafana.dashboard_url({"service": svc.name}) if grafana else None
-        return ServiceStatus(svc, environments, await self._store.deploy_history(svc.name, limit=5), dashboard)
+        reviews = [r for r in await self._store.reviews(open_only=True) if r.service == svc.name]
+        return ServiceStatus(svc, environments, await self._store.deploy_history(svc.name, limit=5), dashboard,
+                             reviews)
 
     async def logs(self, call: Invocation, name: str, *, last: str, environment: str | None,
                    line_filter: str | None, limit: int = MAX_LOG_LINES) -> tuple[str, list[LogLine]]:

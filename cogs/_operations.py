@@ -12,6 +12,8 @@ from bot.client.calls import invocation_of
 from bot.client.replies import InteractionReply
 from bot.pipeline import OperationInput
 
+BREAK_GLASS = "Incident commanders, during an open incident of the service: why it cannot wait (skips approvals)"
+
 
 def service_choices(app: App, current: str) -> list[app_commands.Choice[str]]:
     """Services whose name contains what was typed."""

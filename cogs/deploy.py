@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.app import App
 from bot.client import app_of
 from bot.pipeline import OperationInput
-from cogs._operations import environment_choices, request_operation, service_choices, version_choices
+from cogs._operations import BREAK_GLASS, environment_choices, request_operation, service_choices, version_choices
 
 
 @app_commands.guild_only()
@@ -23,18 +23,22 @@ class DeployCog(commands.Cog):
 
     @app_commands.command(name="deploy", description="Deploy a version of a service to an environment")
     @app_commands.describe(service="Service from the catalog", version="Version, e.g. v2.4.1",
-                           environment="Target environment")
+                           environment="Target environment", break_glass=BREAK_GLASS)
     async def deploy(self, interaction: discord.Interaction[Any], service: str,
-                     version: app_commands.Range[str, 1, 64], environment: str) -> None:
+                     version: app_commands.Range[str, 1, 64], environment: str,
+                     break_glass: app_commands.Range[str, 1, 300] | None = None) -> None:
         """Deploy through the service's provider, then health-check."""
-        inp = OperationInput("deploy", service, environment, version=version)
+        inp = OperationInput("deploy", service, environment, version=version, break_glass=break_glass)
         await request_operation(self.app, interaction, inp)
 
     @app_commands.command(name="rollback", description="Roll a service back to its previous successful version")
-    @app_commands.describe(service="Service from the catalog", environment="Environment to roll back")
-    async def rollback(self, interaction: discord.Interaction[Any], service: str, environment: str) -> None:
+    @app_commands.describe(service="Service from the catalog", environment="Environment to roll back",
+                           break_glass=BREAK_GLASS)
+    async def rollback(self, interaction: discord.Interaction[Any], service: str, environment: str,
+                       break_glass: app_commands.Range[str, 1, 300] | None = None) -> None:
         """Ask the requester to confirm, then deploy the previous successful version."""
-        await request_operation(self.app, interaction, OperationInput("rollback", service, environment))
+        await request_operation(self.app, interaction, OperationInput("rollback", service, environment,
+                                                                      break_glass=break_glass))
 
     @deploy.autocomplete("service")
     @rollback.autocomplete("service")

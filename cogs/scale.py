@@ -11,7 +11,7 @@ from discord.ext import commands
 from bot.app import App
 from bot.client import app_of
 from bot.pipeline import OperationInput
-from cogs._operations import environment_choices, request_operation, service_choices
+from cogs._operations import BREAK_GLASS, environment_choices, request_operation, service_choices
 
 
 @app_commands.guild_only()
@@ -23,11 +23,12 @@ class ScaleCog(commands.Cog):
 
     @app_commands.command(name="scale", description="Set the number of replicas of a service")
     @app_commands.describe(service="Service from the catalog", replicas="Desired replica count",
-                           environment="Target environment")
+                           environment="Target environment", break_glass=BREAK_GLASS)
     async def scale(self, interaction: discord.Interaction[Any], service: str,
-                    replicas: app_commands.Range[int, 0, 10_000], environment: str) -> None:
+                    replicas: app_commands.Range[int, 0, 10_000], environment: str,
+                    break_glass: app_commands.Range[str, 1, 300] | None = None) -> None:
         """Scale up runs directly; scaling down in production waits for a team lead (seed policy)."""
-        inp = OperationInput("scale", service, environment, replicas=replicas)
+        inp = OperationInput("scale", service, environment, replicas=replicas, break_glass=break_glass)
         await request_operation(self.app, interaction, inp)
 
     @scale.autocomplete("service")

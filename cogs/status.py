@@ -12,6 +12,7 @@ from bot.app import App
 from bot.client import app_of
 from bot.client.calls import invocation_of
 from bot.observe import ServiceStatus
+from bot.pipeline.breakglass import status_line
 from cogs._operations import service_choices
 
 _ICONS = {"healthy": "🟢", "degraded": "🟡", "down": "🔴", "unknown": "⚪"}
@@ -38,6 +39,9 @@ def status_embed(status: ServiceStatus) -> discord.Embed:
               f"{r.started_at[:16].replace('T', ' ')} UTC" + (" (rollback)" if r.kind == "rollback" else "")
               for r in status.recent]
     embed.add_field(name="Recent deploys", value="\n".join(recent)[:1024] or "none yet", inline=False)
+    if status.reviews:
+        embed.add_field(name="Open break-glass reviews", value="\n".join(status_line(r) for r in status.reviews)[:1024],
+                        inline=False)
     if status.dashboard:
         embed.add_field(name="Dashboard", value=status.dashboard[:1024], inline=False)
     return embed

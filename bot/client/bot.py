@@ -24,6 +24,7 @@ from bot.client.buttons import BUTTONS
 from bot.client.calls import family_of
 from bot.client.guild import resolve_channel
 from bot.client.reactions import on_reaction
+from bot.client.reviews import ReviewSync
 from bot.client.sync import MessageSync
 from bot.client.tree import OpsTree
 from bot.store import Change
@@ -62,6 +63,7 @@ class OpsBot(commands.Bot):
         self.app = build(self)
         self.http.http_trace = self.app.metrics.discord_trace()  # first responses and Discord's latency
         self.sync = MessageSync(self, self.app)
+        self.reviews = ReviewSync(self, self.app)
         self.synced_commands: int | None = None
         self.expiry_interval = 15.0
         self.checkpoint_interval = self.app.config.audit.checkpoint_minutes * 60.0
@@ -78,14 +80,16 @@ class OpsBot(commands.Bot):
         commands if they changed."""
         self.add_dynamic_items(*BUTTONS)
         report = await self.app.pipeline.recover()
-        if report.interrupted or report.waiting_for or report.ended:
-            log.warning("recovered from the last stop: %d interrupted, %d still running (waiting), %d ended",
-                        len(report.interrupted), len(report.waiting_for), len(report.ended))
+        if report.interrupted or report.waiting_for or report.ended or report.watches_ended:
+            log.warning("recovered from the last stop: %d interrupted, %d still running (waiting), %d ended, "
+                        "%d health watch(es) ended", len(report.interrupted), len(report.waiting_for),
+                        len(report.ended), report.watches_ended)
         self.recovered.set()
         resumed = await self.app.incidents.resume()
         if resumed:
             log.warning("retrying %d page(s) or status page(s) that open incidents still lack", resumed)
         self._spawn(self.sync.run(), "opscord-message-sync")
+        self._spawn(self.reviews.run(), "opscord-review-sync")
         for extension in discover_extensions():
             await self.load_extension(extension)
         guild = self.guild_object
@@ -118,8 +122,9 @@ class OpsBot(commands.Bot):
             await asyncio.sleep(self.expiry_interval)
             try:
                 await self.app.pipeline.expire_due()
+                await self.app.pipeline.remind_reviews()
             except Exception:
-                log.exception("expiring waiting requests failed")
+                log.exception("expiring waiting requests (or reminding overdue reviews) failed")
 
     async def _checkpoint_loop(self) -> None:
         await self.wait_until_ready()
@@ -153,6 +158,7 @@ class OpsBot(commands.Bot):
             log.warning("stopped %d operation(s) that did not finish within the grace period", stopped)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sync.flush(), 10)
+            await asyncio.wait_for(self.reviews.flush(), 10)
         await self.close()
 
     async def close(self) -> None:

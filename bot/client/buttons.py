@@ -1,4 +1,5 @@
-"""The Approve/Reject/Confirm/Cancel buttons: persistent `DynamicItem`s that rebuild themselves from their custom_id.
+"""The Approve/Reject/Confirm/Cancel buttons (and a break-glass review's Acknowledge): persistent `DynamicItem`s
+that rebuild themselves from their custom_id.
 
 The custom_id carries the request id, and the request's state lives in the store, so a button
 keeps working after a restart. A click goes to the pipeline with the message it was on; the
@@ -29,7 +30,11 @@ def view_for(card: Card) -> discord.ui.View | None:
     if card.buttons is None:
         return None
     view = discord.ui.View(timeout=None)
-    pair = (ConfirmButton, CancelButton) if card.buttons == "confirmation" else (ApproveButton, RejectButton)
+    pair: tuple[type[_RequestButton], ...] = (ApproveButton, RejectButton)
+    if card.buttons == "confirmation":
+        pair = (ConfirmButton, CancelButton)
+    elif card.buttons == "review":
+        pair = (AcknowledgeButton,)
     for button in pair:
         view.add_item(button(card.op_id, disabled=card.disabled))
     return view
@@ -110,4 +115,10 @@ class CancelButton(_RequestButton, template=rf"opscord:cancel:{_ID}"):
     kind, label, style, emoji = "cancel", "Cancel", discord.ButtonStyle.secondary, ""
 
 
-BUTTONS = (ApproveButton, RejectButton, ConfirmButton, CancelButton)
+class AcknowledgeButton(_RequestButton, template=rf"opscord:acknowledge:{_ID}"):
+    """👀 Acknowledge (a break-glass review, in the audit channel)."""
+
+    kind, label, style, emoji = "acknowledge", "Acknowledge", discord.ButtonStyle.primary, "👀"
+
+
+BUTTONS = (ApproveButton, RejectButton, ConfirmButton, CancelButton, AcknowledgeButton)

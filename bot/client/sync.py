@@ -89,6 +89,8 @@ class MessageSync:
     async def _show(self, op: Operation, decisions: list[Decision]) -> int:
         if op.status == "running" and time.monotonic() - self._edited_at.get(op.id, 0.0) < MIN_EDIT_SECONDS:
             return 0  # a running card changes again in a moment: the next pass shows it (its outcome never waits)
+        if op.message_id is None and op.caused_by and op.channel_id:
+            return await self._post_own(op, decisions)
         if op.message_id is None:
             if not op.interaction_id or not op.channel_id:
                 await self._shown(op)  # the CLI fallback's: it has no message
@@ -125,6 +127,48 @@ class MessageSync:
             self._edited_at.pop(op.id, None)
         await self._shown(op)
         return 1
+
+    async def _post_own(self, op: Operation, decisions: list[Decision]) -> int:
+        """An operation Opscord started itself (a health gate's rollback): its card is a new message, replying to
+        the deploy it undoes — or the one posted before a crash kept its id from the store, found by its id."""
+        assert op.channel_id is not None
+        channel = self._client.get_partial_messageable(int(op.channel_id))
+        shown = Rendered(self._client, self._app.config, self._app.pipeline.card(op, decisions))
+        try:
+            message = await self._find_own(op)
+            if message is None:
+                deploy = await self._app.store.operation(op.caused_by or "")
+                reference = (discord.MessageReference(message_id=int(deploy.message_id), channel_id=int(op.channel_id),
+                                                      fail_if_not_exists=False)
+                             if deploy is not None and deploy.message_id else None)
+                message = await channel.send(shown.content, allowed_mentions=shown.allowed_mentions,
+                                             reference=reference)  # type: ignore[arg-type]
+            else:
+                await message.edit(content=shown.content, allowed_mentions=shown.allowed_mentions)
+        except discord.HTTPException as exc:
+            log.warning("could not post the message of %s (%s); retrying", op.id, exc)
+            self._retry_at[op.id] = time.monotonic() + 5.0
+            return 0
+        await self._app.store.apply(Change.of(UpdateOperation(
+            op.id, {"message_channel_id": str(message.channel.id), "message_id": str(message.id)},
+            shown_revision=op.revision)))
+        if op.status == "running":
+            self._edited_at[op.id] = time.monotonic()
+        return 1
+
+    async def _find_own(self, op: Operation) -> discord.Message | None:
+        """Opscord's own message for `op` (its subject line ends with its id), when one was posted before a restart."""
+        if (datetime.now(UTC) - parse_iso(op.created_at)).total_seconds() < REPLY_GRACE_SECONDS:
+            return None  # just created here: nothing was posted yet
+        assert op.channel_id is not None
+        channel = self._client.get_partial_messageable(int(op.channel_id))
+        since = discord.Object(discord.utils.time_snowflake(parse_iso(op.created_at) - timedelta(seconds=2)))
+        me = self._client.user
+        async for message in channel.history(limit=HISTORY_LOOKUP, after=since, oldest_first=True):
+            first = (message.content or "").split("\n", 1)[0]  # its subject line ends with its id
+            if me is not None and message.author.id == me.id and first.endswith(f"`{op.id}`"):
+                return message
+        return None
 
     async def _shown(self, op: Operation) -> None:
         await self._app.store.apply(Change.of(UpdateOperation(op.id, shown_revision=op.revision)))

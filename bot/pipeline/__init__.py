@@ -20,8 +20,10 @@ from bot.logging_setup import bind
 from bot.metrics import Metrics
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
+from bot.pipeline.breakglass import BreakGlass
 from bot.pipeline.decisions import Decisions
 from bot.pipeline.entries import Journal, click_entry, mark_audited, operation_entry
+from bot.pipeline.health_gate import IncidentOpener
 from bot.pipeline.notices import pings_on
 from bot.pipeline.policy import PolicyEngine
 from bot.pipeline.recovery import Recovery, RecoveryReport
@@ -46,9 +48,9 @@ from bot.store import Change, Decision, Operation, Store
 from bot.store.changes import Append, FreeLock, UpdateOperation
 from bot.times import now_iso
 
-__all__ = ["OPERATION_TASK_PREFIX", "Access", "Actor", "ActorRole", "Card", "Click", "ClickReply", "FirstReply",
-           "Invocation", "Journal", "Members", "MessageRef", "OpAction", "OperationInput", "Pipeline", "PolicyEngine",
-           "RecoveryReport", "Refused"]
+__all__ = ["OPERATION_TASK_PREFIX", "Access", "Actor", "ActorRole", "BreakGlass", "Card", "Click", "ClickReply",
+           "FirstReply", "IncidentOpener", "Invocation", "Journal", "Members", "MessageRef", "OpAction",
+           "OperationInput", "Pipeline", "PolicyEngine", "RecoveryReport", "Refused"]
 
 log = logging.getLogger("bot.pipeline")
 
@@ -57,7 +59,7 @@ class Pipeline:
     """Requests, clicks, expiry, execution, recovery and the graceful stop of operations."""
 
     def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry,
-                 members: Members, *, metrics: Metrics | None = None) -> None:
+                 members: Members, *, metrics: Metrics | None = None, incidents: IncidentOpener | None = None) -> None:
         self.config = config
         self.metrics = metrics or Metrics()
         self.store = store
@@ -65,11 +67,19 @@ class Pipeline:
         self.providers = providers
         self.changed = asyncio.Event()
         """Set whenever an operation's card or a queued announcement changed (the message sync waits on it)."""
-        self.requests = Requests(config, store, access, providers)
+        self.reviews_changed = asyncio.Event()
+        """Set whenever a break-glass review's message or reminder needs showing (the review sync waits on it)."""
+        self.requests = Requests(config, store, access, providers, reviews_changed=self.reviews_changed)
         self.decisions = Decisions(config, store, access)
-        self.runner = Runner(config, store, access, providers, members=members, changed=self.changed)
+        self.runner = Runner(config, store, access, providers, members=members, changed=self.changed,
+                             incidents=incidents)
         self.recovery = Recovery(config, store, self.changed)
         self.accepting = True
+
+    @property
+    def breakglass(self) -> BreakGlass:
+        """Break-glass requests and their reviews."""
+        return self.requests.glass
 
     def card(self, op: Operation, decisions: list[Decision]) -> Card:
         """What the operation's message shows now (approvers called on unless its environment's pings are off)."""
@@ -102,6 +112,8 @@ class Pipeline:
                 op.id, {"message_channel_id": where.channel_id, "message_id": where.message_id},
                 shown_revision=op.revision)))
             await reply.recorded(card, where)
+        if op.break_glass:
+            self.reviews_changed.set()  # its review's message goes to the audit channel
         if op.status == "approved":
             self.runner.start(op.id).add_done_callback(self._finished)
         return op
@@ -119,6 +131,9 @@ class Pipeline:
             await reply.tell(messages.RESTARTING)
             return op
         bind(request_id=click.op_id)
+        if click.kind == "acknowledge":  # a break-glass review's button
+            await self.breakglass.acknowledge(click, reply)
+            return await self.store.operation(click.op_id)
         decided = await self.decisions.decide(click)
         if decided.tell is None:
             self.metrics.decided(click.kind, decided.op)
@@ -151,13 +166,20 @@ class Pipeline:
             self.changed.set()
         return count
 
+    async def remind_reviews(self) -> int:
+        """Mark overdue break-glass reviews reminded (their reminder is posted by the review sync)."""
+        return await self.breakglass.remind_due()
+
     async def recover(self) -> RecoveryReport:
-        """Crash recovery (call before accepting any interaction)."""
-        return await self.recovery.recover()
+        """Crash recovery (call before accepting any interaction); health watches a dead process left end here."""
+        report = await self.recovery.recover()
+        report.watches_ended = await self.runner.gate.end_orphans()
+        return report
 
     async def stop(self, grace: float | None = None) -> int:
         """Stop accepting operations, let running ones finish within `grace` seconds, stop the rest."""
         self.accepting = False
+        await self.runner.gate.stop()  # no rollback starts while stopping; each watch ends, said so
         stopped = await self.runner.drain(self.config.operations.stop_grace_seconds if grace is None else grace)
         self.recovery.cancel()  # adopted orphans keep their lock: the next start takes them up again
         busy = self.runner.active | self.recovery.adopted

@@ -57,6 +57,10 @@ class Access:
         """Refuse unless the member may run this request where they typed it (role, operations channels)."""
         if not self.may_operate(call.actor, inp.environment):
             raise PermissionDenied(f"You need the operator role for {inp.environment} to {inp.action} {inp.service}.")
+        self.require_channel(call)
+
+    def require_channel(self, call: Invocation) -> None:
+        """Refuse an operation typed outside the operations channels (when the config names some)."""
         allowed = self._config.channels.operations
         if call.via == "cli":
             return  # the CLI fallback is not a channel; its accounts are named in [fallback].users

@@ -21,6 +21,8 @@ from bot.store.changes import Append, Step
 from bot.times import seconds_since, utc_timestamp
 from integrations.errors import IntegrationError
 
+OPSCORD_ID = "opscord"
+"""Who the audit log files what Opscord does by itself under (a health gate's rollback): `@opscord`."""
 AUDITED = "opscord_audited"
 """Attribute set on an exception whose command was already audited (so the error path does not again)."""
 
@@ -69,14 +71,19 @@ def call_entry(call: Invocation, result: str, *, error: str | None = None, appro
 
 def operation_entry(op: Operation, result: str, *, call: Invocation | None = None, approved_by: str | None = None,
                     error: str | None = None, **extra: Any) -> AuditEntry:
-    """A step in a request's life, filed under its requester and its command."""
+    """A step in a request's life, filed under its requester and its command (a break-glass one says so; one
+    the health gate started is filed under Opscord, on behalf of the deploy's requester)."""
+    acting = {"user_id": OPSCORD_ID, "on_behalf_of": f"@{op.requester_name}", "on_behalf_of_id": op.requester_id,
+              "health_gate_of": op.caused_by} if op.caused_by else {"user_id": op.requester_id}
     fields = _clean({
-        "user_id": op.requester_id, "request_id": op.id, "service": op.service, "environment": op.environment,
+        **acting, "request_id": op.id, "service": op.service, "environment": op.environment,
         "action": op.policy_action, "version": op.version, "replicas": op.replicas,
         "interaction_id": call.interaction_id if call else None, "guild_id": op.guild_id,
-        "via": "cli" if call is not None and call.via == "cli" else None, **extra, "error": error,
+        "via": "cli" if call is not None and call.via == "cli" else None, "break_glass": op.break_glass,
+        **extra, "error": error,
     })
-    return AuditEntry(user=f"@{op.requester_name}", command=op.command, result=result, approved_by=approved_by,
+    user = f"@{OPSCORD_ID}" if op.caused_by else f"@{op.requester_name}"
+    return AuditEntry(user=user, command=op.command, result=result, approved_by=approved_by,
                       duration_seconds=seconds_since(op.created_at),
                       channel=f"#{op.channel_name}" if op.channel_name else None,
                       timestamp=utc_timestamp(call.received_at) if call and call.received_at else None, extra=fields)

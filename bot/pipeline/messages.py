@@ -118,10 +118,12 @@ def approver_names(decisions: list[Decision]) -> list[str]:
 
 def subject_line(op: Operation, approvers: list[str]) -> str:
     """The first line of every card: what, where, who asked and who approved — kept through every edit."""
+    if op.caused_by:
+        return f"{request_line(op)} · started by the health gate for {who(op.requester_name)} · `{op.id}`"
     line = f"{request_line(op)} · requested by {who(op.requester_name)}"
     if approvers and op.status not in PENDING_STATUSES:
         line += f" · approved by {mentions(approvers)}"
-    return line
+    return line + (" · 🚨 break-glass" if op.break_glass else "")
 
 
 def expiry_line(op: Operation) -> str:
@@ -153,6 +155,12 @@ def card(op: Operation, decisions: list[Decision], now: datetime | None = None, 
         asked = (f"✅ Approved by {mentions(approvers)}. {who(op.requester_name)}, confirm to proceed." if approvers
                  else needs_sentence(op))
         return Card(op.id, f"{head}\n{asked}\n{expiry_line(op)}", "confirmation")
+    if op.status in ("approved", "running") and (op.break_glass or op.caused_by):
+        why = (f"🚨 Break-glass ({shown(op.break_glass, 200)}): approvals and freezes skipped; a review follows."
+               if op.break_glass else f"🩺 The deploy `{op.caused_by}` is unhealthy: rolling back, no approval needed.")
+        running = f"\n{progress_line(op, now or datetime.now(UTC))}" if op.status == "running" else ""
+        return Card(op.id, f"{head}\n{why} {doing_line(op)}{running}",
+                    ping_roles=op.approver_roles if pings and op.break_glass else ())
     if op.status in ("approved", "running"):
         if approvers:
             doing = f"✅ Approved by {mentions(approvers)}. {doing_line(op)}"
@@ -190,6 +198,9 @@ def decided_notice(op: Operation, decisions: list[Decision]) -> str | None:
         return f"{what} expired before it was {'approved' if op.approvals_required else 'confirmed'}."
     if op.status in ("failed", "interrupted") and waited:
         return f"{what} did not succeed: {(op.outcome or op.status).splitlines()[0]}"
+    if op.caused_by and op.status in ("succeeded", "failed", "interrupted"):
+        return (f"the health gate's rollback of your deploy `{op.caused_by}` — {subject(op)} — ended: "
+                f"{(op.outcome or op.status).splitlines()[0]}")
     return None
 
 

@@ -91,12 +91,7 @@ class PolicyEngine:
     def decide(self, action: PolicyAction, environment: str, service: str | None = None,
                at: datetime | None = None) -> Requirement:
         """The requirement for this request; raises Frozen when a change freeze refuses it."""
-        req = Requirement(None, _NO_ROW, self.from_seed)
-        for index, row in enumerate(self.rows):
-            if _matches(row.action, action) and _matches(row.environment, environment) \
-                    and _matches(row.service, service):
-                req = Requirement(index, row, self.from_seed)
-                break
+        req = self.row_for(action, environment, service)
         freeze = self.active_freeze(action, environment, at)
         if freeze is None:
             return req
@@ -107,6 +102,14 @@ class PolicyEngine:
         stricter = req.row.model_copy(update={
             "approvals": max(req.row.approvals, freeze.approvals), "approver_roles": list(freeze.approver_roles)})
         return Requirement(req.row_index, stricter, self.from_seed, freeze)
+
+    def row_for(self, action: PolicyAction, environment: str, service: str | None = None) -> Requirement:
+        """The first matching row alone, freezes aside (what break-glass skips)."""
+        for index, row in enumerate(self.rows):
+            if _matches(row.action, action) and _matches(row.environment, environment) \
+                    and _matches(row.service, service):
+                return Requirement(index, row, self.from_seed)
+        return Requirement(None, _NO_ROW, self.from_seed)
 
     def expiry_of_confirmation(self, req: Requirement) -> int:
         """Minutes a requester has to confirm: `[operations] confirm_minutes`, never more than the row allows."""

@@ -47,6 +47,8 @@ class RecoveryReport:
     waiting_for: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     freed_locks: int = 0
+    watches_ended: int = 0
+    """Health watches of a process that is gone, ended as interrupted."""
 
 
 def orphans_of(op: Operation) -> list[ProcessIdentity]:

@@ -12,18 +12,20 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from bot.config import OpscordConfig, ServiceConfig
 from bot.errors import LockHeld, OpscordError, ValidationFailed
 from bot.pipeline import messages
 from bot.pipeline.access import Access
+from bot.pipeline.breakglass import BreakGlass
 from bot.pipeline.entries import call_entry, operation_entry
 from bot.pipeline.policy import PolicyEngine
 from bot.pipeline.types import AlreadyHandled, Invocation, OperationInput, Refused
 from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
 from bot.store import Change, Operation, Store, TargetFacts
-from bot.store.changes import Append, ClaimInteraction, CreateOperation, TakeLock
+from bot.store.changes import Append, ClaimInteraction, CreateOperation, Step, TakeLock
 from bot.times import iso, now_iso
 from integrations.errors import IntegrationError
 
@@ -48,23 +50,26 @@ class Accepted:
 class Requests:
     """Turns a typed request into a recorded operation, or an audited refusal."""
 
-    def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry) -> None:
+    def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry, *,
+                 reviews_changed: asyncio.Event | None = None) -> None:
         self._config = config
         self._store = store
         self._access = access
         self._providers = providers
         self.policy = PolicyEngine(config.policy, config.freezes, confirm_minutes=config.operations.confirm_minutes)
+        self.glass = BreakGlass(config, store, access, self.policy, reviews_changed or asyncio.Event())
 
     async def refuse(self, inp: OperationInput, call: Invocation, sentence: str, result: str) -> Refused:
         """Audit a refusal of this request; the returned exception carries the sentence."""
         await self._store.append(call_entry(call, result, error=sentence, service=inp.service,
-                                            environment=inp.environment, action=inp.action))
+                                            environment=inp.environment, action=inp.action,
+                                            break_glass=inp.break_glass))
         return Refused(sentence, result)
 
     async def accept(self, inp: OperationInput, call: Invocation) -> Accepted:
         """Record the request (raises `Refused`, already audited, when it cannot be accepted)."""
         try:
-            op = await self._prepare(inp, call)
+            op, opening, fields = await self._prepare(inp, call)
         except OpscordError as exc:
             raise await self.refuse(inp, call, exc.message, exc.result) from None
         except IntegrationError as exc:  # e.g. a provider whose secret variable is not set
@@ -75,7 +80,8 @@ class Requests:
             CreateOperation(op),
             TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)) if runs_now else None,
             Append(operation_entry(op, "started" if runs_now else "requested", call=call,
-                                   needs=None if runs_now else op.status.removeprefix("pending_"))),
+                                   needs=None if runs_now else op.status.removeprefix("pending_"), **fields)),
+            *opening,
         ))
         if applied.conflict is not None and applied.conflict.reason == "duplicate":
             raise AlreadyHandled(call.interaction_id)
@@ -83,32 +89,45 @@ class Requests:
             raise await self.refuse(inp, call, messages.locked(applied.conflict.lock), LockHeld.result)
         return Accepted(op)
 
-    async def _prepare(self, inp: OperationInput, call: Invocation) -> Operation:
+    async def _prepare(self, inp: OperationInput, call: Invocation
+                       ) -> tuple[Operation, list[Step], dict[str, Any]]:
+        """The operation, the steps a break-glass one opens with, and its first audit row's extra fields."""
         svc = self._validate(inp)
-        self._access.require_operate(call, inp)
+        incident = await self.glass.authorize(call, inp) if inp.break_glass is not None else None
+        if incident is None:
+            self._access.require_operate(call, inp)
         facts = await self._store.target(inp.service, inp.environment)
         version, previous, current_replicas, policy_action = await self._what_changes(inp, facts)
         self._providers.for_action(svc.name, inp.action)  # a clear refusal when nothing can run it
         if facts.lock is not None:
             raise LockHeld(messages.locked(facts.lock))
-        req = self.policy.decide(policy_action, inp.environment, inp.service)
-        if req.approvals:
-            status = "pending_approval"
-        elif req.confirm:
-            status = "pending_confirmation"
+        if incident is not None:  # approvals, confirmation and freezes skipped; the lock (above) never
+            approvals, roles, confirm, status, expires = 0, self.glass.called_on(
+                policy_action, inp.environment, inp.service), False, "approved", None
         else:
-            status = "approved"
-        minutes = req.expiry_minutes if req.approvals else self.policy.expiry_of_confirmation(req)
-        expires = iso(datetime.now(UTC) + timedelta(minutes=minutes)) if status != "approved" else None
-        return Operation(
+            req = self.policy.decide(policy_action, inp.environment, inp.service)
+            approvals, roles, confirm = req.approvals, req.approver_roles, req.confirm
+            if req.approvals:
+                status = "pending_approval"
+            elif req.confirm:
+                status = "pending_confirmation"
+            else:
+                status = "approved"
+            minutes = req.expiry_minutes if req.approvals else self.policy.expiry_of_confirmation(req)
+            expires = iso(datetime.now(UTC) + timedelta(minutes=minutes)) if status != "approved" else None
+        op = Operation(
             id=f"op-{secrets.token_hex(5)}", action=inp.action, policy_action=policy_action, service=inp.service,
             environment=inp.environment, version=version, previous_version=previous, replicas=inp.replicas,
             current_replicas=current_replicas, command=call.command, requester_id=call.actor.id,
             requester_name=call.actor.name, guild_id=call.guild_id, channel_id=call.channel_id,
-            channel_name=call.channel_name, approvals_required=req.approvals, approver_roles=req.approver_roles,
-            confirm=req.confirm, status=status, created_at=now_iso(), expires_at=expires,
+            channel_name=call.channel_name, approvals_required=approvals, approver_roles=roles,
+            confirm=confirm, status=status, created_at=now_iso(), expires_at=expires,
             holder=str(THIS_PROCESS) if status == "approved" else None, interaction_id=call.interaction_id,
-            revision=1, shown_revision=0)
+            revision=1, shown_revision=0, break_glass=(inp.break_glass or "").strip() if incident is not None else None)
+        if incident is None:
+            return op, [], {}
+        opening, fields = self.glass.opened(op, incident)
+        return op, opening, fields
 
     async def _what_changes(self, inp: OperationInput, facts: TargetFacts
                             ) -> tuple[str | None, str | None, int | None, str]:

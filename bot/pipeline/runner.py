@@ -20,6 +20,7 @@ from bot.errors import OpscordError, ValidationFailed
 from bot.pipeline import messages, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import operation_entry
+from bot.pipeline.health_gate import HealthGate, IncidentOpener
 from bot.pipeline.messages import Progress
 from bot.pipeline.notices import requester_notice
 from bot.pipeline.types import Actor
@@ -56,7 +57,7 @@ class Runner:
     """Executes operations in background tasks; `drain` stops them for a graceful shutdown."""
 
     def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry, *,
-                 members: Members, changed: asyncio.Event) -> None:
+                 members: Members, changed: asyncio.Event, incidents: IncidentOpener | None = None) -> None:
         self._config = config
         self._store = store
         self._access = access
@@ -66,7 +67,10 @@ class Runner:
         self.timeout = config.operations.timeout_minutes * 60.0
         self._tasks: dict[str, asyncio.Task[Operation | None]] = {}
         self._provider_calls: dict[str, asyncio.Task[tuple[bool, str]]] = {}
+        self._delivered: dict[str, OperationResult] = {}
+        """What each provider reported, kept for the outcome (the commit time, the health gate)."""
         self._stopping = False
+        self.gate = HealthGate(config, store, providers, start_run=self.start, changed=changed, incidents=incidents)
 
     @property
     def active(self) -> set[str]:
@@ -126,7 +130,8 @@ class Runner:
                 with contextlib.suppress(Exception):
                     await task
         error = None if result == "success" else text
-        await self._finish(op, "running", status, text, approved_by=approved_by, error=error, result=result)
+        await self._finish(op, "running", status, text, approved_by=approved_by, error=error, result=result,
+                           delivered=self._delivered.pop(op.id, None))
         return await self._store.operation(op.id)
 
     async def _call_with_tracking(self, op: Operation, recorded: list[asyncio.Task[object]]) -> tuple[bool, str]:
@@ -160,21 +165,28 @@ class Runner:
         self._changed.set()
 
     async def _finish(self, op: Operation, from_status: str, status: str, text: str, *, approved_by: str | None,
-                      error: str | None, result: str | None = None) -> None:
-        """The outcome, history, lock release, audit row and incident posts: one change."""
+                      error: str | None, result: str | None = None, delivered: OperationResult | None = None) -> None:
+        """The outcome, history, lock release, audit row, incident posts and the health gate's watch: one change."""
         threads = [i.thread_id for i in await self._store.incidents(open_only=True)
                    if i.service == op.service and i.thread_id]
+        watch, gate_line = self.gate.opening(op, status, delivered)
+        text += gate_line
+        committed = delivered.details.get("committed_at") if delivered is not None else None
         _, decisions = await self._store.operation_and_decisions(op.id)
         told = requester_notice(self._config, dataclasses.replace(op, status=status, outcome=text), decisions)
         steps: list[Step] = [
             states.move(op.id, (from_status,), status, finished_at=now_iso(), outcome=text, provider_process=None),
-            FinishDeploy(op.id, status) if op.action in ("deploy", "rollback") else None,  # type: ignore[list-item]
+            FinishDeploy(op.id, status, committed_at=committed if isinstance(committed, str) else None)
+            if op.action in ("deploy", "rollback") else None,  # type: ignore[list-item]
             FreeLock(op.id),
             Append(operation_entry(op, result or status, approved_by=approved_by, error=error)),
             *(Announce(messages.in_incident(op, text), target=thread) for thread in threads),
             told,  # type: ignore[list-item]
+            self.gate.step(watch),  # type: ignore[list-item]
         ]
-        await self._store.apply(Change.of(*steps))
+        applied = await self._store.apply(Change.of(*steps))
+        if applied.ok and watch is not None:
+            self.gate.start(watch)
         self._changed.set()
 
     async def _recheck_approvers(self, op: Operation, decisions: list[Decision]) -> str | None:
@@ -198,6 +210,7 @@ class Runner:
         try:
             async with asyncio.timeout(self.timeout):
                 result = await self._call(op, request)
+            self._delivered[op.id] = result
         except TimeoutError:
             return False, messages.timed_out(op, self.timeout)
         except (IntegrationError, OpscordError) as exc:
@@ -274,6 +287,7 @@ class Runner:
     async def abort(self) -> None:
         """Stop every execution now: providers are stopped and their operations recorded interrupted."""
         self._stopping = True
+        await self.gate.stop()
         for call in list(self._provider_calls.values()):
             call.cancel()
         tasks = list(self._tasks.values())

@@ -9,8 +9,9 @@ from typing import Literal, Protocol
 from bot.errors import OpscordError
 
 OpAction = Literal["deploy", "rollback", "scale", "migrate"]
-ClickKind = Literal["approve", "reject", "confirm", "cancel"]
-CLICK_LABELS: dict[str, str] = {"approve": "Approve", "reject": "Reject", "confirm": "Confirm", "cancel": "Cancel"}
+ClickKind = Literal["approve", "reject", "confirm", "cancel", "acknowledge"]
+CLICK_LABELS: dict[str, str] = {"approve": "Approve", "reject": "Reject", "confirm": "Confirm", "cancel": "Cancel",
+                                "acknowledge": "Acknowledge"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class OperationInput:
     environment: str
     version: str | None = None
     replicas: int | None = None
+    break_glass: str | None = None
+    """The reason, when an incident commander breaks glass (bot.pipeline.breakglass)."""
 
 
 @dataclass(frozen=True)
@@ -87,7 +90,7 @@ class Card:
 
     op_id: str
     text: str
-    buttons: Literal["approval", "confirmation"] | None = None
+    buttons: Literal["approval", "confirmation", "review"] | None = None
     disabled: bool = False
     ping_roles: tuple[str, ...] = ()
     """Capabilities whose Discord roles this card calls on to act (the approvers of a new request)."""

@@ -263,7 +263,8 @@ class Review:
     incident_id: str
     service: str
     environment: str
-    command: str
+    subject: str
+    """What was done: "🚀 Deploy order-service v2.4.2 to production"."""
     reason: str
     actor_id: str
     actor_name: str

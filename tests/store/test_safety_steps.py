@@ -25,7 +25,7 @@ def operation(op_id: str, **fields) -> Operation:
 
 
 def review(op_id: str) -> Review:
-    return Review(op_id=op_id, incident_id="inc-1", service="svc", environment="prod", command="/deploy svc v2 prod",
+    return Review(op_id=op_id, incident_id="inc-1", service="svc", environment="prod", subject="🚀 Deploy svc v2 to prod",
                   reason="payments down", actor_id="11", actor_name="erin", reviewer_roles=("team_lead",), required=2,
                   opened_at="2026-03-04T15:23:47.000Z", due_at="2026-03-05T15:23:47.000Z")
 

@@ -10,7 +10,7 @@ CREATE TABLE break_glass_reviews (
     incident_id        TEXT NOT NULL,
     service            TEXT NOT NULL,
     environment        TEXT NOT NULL,
-    command            TEXT NOT NULL,
+    subject            TEXT NOT NULL,
     reason             TEXT NOT NULL,
     actor_id           TEXT NOT NULL,
     actor_name         TEXT NOT NULL,
