@@ -8,7 +8,8 @@ State lives in $OPSCORD_DEMO_STATE (default ./demo-state): one JSON file per ser
 (with "health": "healthy" or "degraded"), plus calls.jsonl with every call's argv. Versions that fit
 the usual vX.Y.Z pattern show the bad days: patch 13 (v2.4.13) fails to deploy, patch 66 (v2.4.66)
 deploys but fails its health check; so do versions containing "bad" or "sick". While
-$OPSCORD_DEMO_STATE/block exists, deploy waits.
+$OPSCORD_DEMO_STATE/block exists, deploy waits; while $OPSCORD_DEMO_STATE/sick-SERVICE-ENVIRONMENT-VERSION
+exists, that version reads unhealthy (a deploy that turns bad after its first health check).
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def main(argv: list[str]) -> int:
         print(state["replicas"])
         return 0
     elif action == "health":
-        if state.get("version") and unhealthy(str(state["version"])):
+        turned = state.get("version") and (state_dir / f"sick-{service}-{environment}-{state['version']}").exists()
+        if state.get("version") and (unhealthy(str(state["version"])) or turned):
             print(f"{service} {environment}: 34% of requests failing")
             return 2
         print(f"{service} {environment}: healthy")
