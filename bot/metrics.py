@@ -12,7 +12,8 @@ What is measured where:
 - upstream call latency by system and outcome — `integrations.http.HttpClient` reports each call;
 - alerts received and deduplicated — in `bot.alerts`;
 - gauges (locks, waiting requests, open incidents, writer queue, audit head) — read from the store
-  when `/metrics` is scraped (`refresh`), so they are never stale or double-kept.
+  when `/metrics` is scraped (`refresh`), so they are never stale or double-kept;
+- the DORA figures per environment (`bot.dora`, the same as `/audit dora`'s chart), over 30 days.
 
 Each process has its own registry (no global state), with the process, platform and GC collectors
 and `opscord_build_info`.
@@ -46,6 +47,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from bot import __version__
+from bot.dora import DoraFigures
 from bot.store import Operation, Store
 from bot.store.records import StoreCounts
 from bot.times import parse_iso
@@ -91,6 +93,7 @@ class _Snapshot:
     discord_connected: bool
     ready: bool
     writer_queue: int | None
+    dora: DoraFigures | None = None
 
 
 class _StateCollector(Collector):
@@ -127,6 +130,33 @@ class _StateCollector(Collector):
         if s.writer_queue is not None:
             yield GaugeMetricFamily("opscord_store_writer_queue_depth", "Changes waiting for the store's writer.",
                                     value=s.writer_queue)
+        if s.dora is not None:
+            yield from _dora_families(s.dora)
+
+
+def _dora_families(data: DoraFigures) -> Iterator[Metric]:
+    """The DORA figures of `/audit dora`'s chart, per environment (a figure nothing measured is left out)."""
+    window = f" over the last {data.days} days"
+    per_day = GaugeMetricFamily("opscord_dora_deploys_per_day", "Deployment frequency" + window + ".",
+                                labels=["environment"])
+    failure = GaugeMetricFamily("opscord_dora_change_failure_rate", "Share of deploys that failed, were rolled "
+                                "back or were followed by an incident within 24 h" + window + ".",
+                                labels=["environment"])
+    lead = GaugeMetricFamily("opscord_dora_lead_time_seconds", "Mean time from the deployed commit to the deploy "
+                             "(deploys whose provider reported the commit time)" + window + ".",
+                             labels=["environment"])
+    for env in data.environments:
+        per_day.add_metric([env.name], env.deploys / data.days)
+        if env.change_failure_rate is not None:
+            failure.add_metric([env.name], env.change_failure_rate)
+        if env.lead_time is not None:
+            lead.add_metric([env.name], env.lead_time.total_seconds())
+    yield per_day
+    yield failure
+    yield lead
+    if data.mean_restore is not None:
+        yield GaugeMetricFamily("opscord_dora_time_to_restore_seconds", "Mean time from an incident's creation to "
+                                "its resolution" + window + ".", value=data.mean_restore.total_seconds())
 
 
 class Metrics:
@@ -232,11 +262,12 @@ class Metrics:
             self.first_response.labels(outcome=outcome).observe(max(0.0, time.time() - created))
 
     # --- scraping ------------------------------------------------------------------------------
-    async def refresh(self, store: Store, *, discord_connected: bool, ready: bool) -> None:
-        """Read the gauges from the store (call before `render`)."""
+    async def refresh(self, store: Store, *, discord_connected: bool, ready: bool,
+                      dora: DoraFigures | None = None) -> None:
+        """Read the gauges from the store (call before `render`); `dora`: the DORA figures to show."""
         writer_queue = store.pending_writes() if isinstance(store, _QueuedWrites) else None
         self._state.snapshot = _Snapshot(await store.counts(), dict(store.appended), discord_connected, ready,
-                                         writer_queue)
+                                         writer_queue, dora)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of everything."""

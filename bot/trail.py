@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.config import OpscordConfig
-from bot.dora import DoraReport, dora
+from bot.dora import DoraFigures, figures
+from bot.dora_chart import render_async
 from bot.errors import ValidationFailed
 from bot.pipeline import Actor, Invocation, Journal
 from bot.store import AuditRow, Change, Store, VerifyResult
 from bot.store.changes import PutFact
 
 CHECKPOINT_FACT = "audit_checkpoint"
+METRICS_DAYS = 30
+"""The window of the DORA figures on /metrics."""
+METRICS_MAX_AGE = 60.0
+"""Seconds the DORA figures on /metrics are reused between scrapes (they read the whole deploy history)."""
 
 
 def parse_since(text: str) -> str:
@@ -59,6 +65,7 @@ class AuditTrail:
         self._config = config
         self._store = store
         self._journal = journal
+        self._cached: tuple[float, DoraFigures] | None = None
 
     async def recent(self, call: Invocation, *, member: Actor | None, service: str | None,
                      limit: int) -> list[AuditRow]:
@@ -100,11 +107,22 @@ class AuditTrail:
                                        f"`python -m bot audit export` on the Opscord host.")
             return export
 
-    async def dora(self, call: Invocation, days: int) -> DoraReport:
-        """DORA metrics of the last `days` days."""
+    async def dora(self, call: Invocation, days: int) -> tuple[DoraFigures, bytes]:
+        """DORA metrics of the last `days` days, and their chart (a PNG, drawn off the event loop)."""
         async with self._journal.command(call, "audit") as notes:
             notes.add(days=days)
-            return await dora(self._config, self._store, days)
+            data = await figures(self._config, self._store, days)
+            chart = await render_async(data)
+            notes.add(chart_bytes=len(chart))
+            return data, chart
+
+    async def metrics_figures(self) -> DoraFigures:
+        """The figures /metrics shows (the last 30 days), read at most once a minute."""
+        if self._cached is not None and time.monotonic() - self._cached[0] < METRICS_MAX_AGE:
+            return self._cached[1]
+        data = await figures(self._config, self._store, METRICS_DAYS)
+        self._cached = (time.monotonic(), data)
+        return data
 
     async def checkpoint_due(self) -> tuple[int, str] | None:
         """The chain's head when it moved since the last checkpoint posted, else None."""

@@ -111,8 +111,13 @@ class StatusServer:
         """Prometheus text exposition (the store's gauges read now; with replicas, the lease's too)."""
         app = self.bot.app
         connected = self.connected()
+        try:
+            dora = await app.trail.metrics_figures()
+        except Exception as exc:  # the other metrics matter more than these
+            log.warning("could not compute the DORA figures for /metrics: %s", exc)
+            dora = None
         await app.metrics.refresh(app.store, discord_connected=connected,
-                                  ready=connected and self.bot.recovered.is_set())
+                                  ready=connected and self.bot.recovered.is_set(), dora=dora)
         body = app.metrics.render()
         if self.leadership is not None:  # replicas: leader or standby, epoch, lease age
             body += ("\n".join(await self.leadership.metric_lines()) + "\n").encode()

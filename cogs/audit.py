@@ -98,9 +98,11 @@ class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, 
     @app_commands.command(name="dora", description="DORA metrics from Opscord's deploys and incidents")
     @app_commands.describe(days="Window in days (default 30)")
     async def dora(self, interaction: discord.Interaction[Any], days: app_commands.Range[int, 1, 365] = 30) -> None:
-        """Deployment frequency, change failure rate, time to restore (protected environments)."""
-        report = await self.app.trail.dora(invocation_of(interaction), days)
-        await interaction.response.send_message("\n".join(report.lines()), ephemeral=True, allowed_mentions=_NONE)
+        """The four keys in words (protected environments) and as a chart of every environment (a PNG)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # the chart takes a moment to draw
+        data, chart = await self.app.trail.dora(invocation_of(interaction), days)
+        await interaction.followup.send("\n".join(data.report().lines()), ephemeral=True, allowed_mentions=_NONE,
+                                        file=discord.File(io.BytesIO(chart), filename=f"dora-{days}d.png"))
 
 
 class HelpCog(commands.Cog):

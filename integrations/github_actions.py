@@ -4,8 +4,9 @@ Each operation starts a ``workflow_dispatch`` run with string inputs ``service``
 ``version`` and ``request_id`` (plus ``replicas`` for scale). GitHub has no idempotency key, so
 the workflow must put the request id in its run name (``run-name: deploy ${{ inputs.service }}
 ${{ inputs.version }} [${{ inputs.request_id }}]``); Opscord finds the run by it when the server
-does not return run details. The run is then polled until it completes. Whatever GitHub echoes
-back (the token included) is scrubbed before it reaches a sentence.
+does not return run details. The run is then polled until it completes; its head commit's time is
+reported (`details["committed_at"]`) for lead time. Whatever GitHub echoes back (the token
+included) is scrubbed before it reaches a sentence.
 """
 
 from __future__ import annotations
@@ -125,7 +126,8 @@ class GitHubActionsDeployer(OneEntryProvider):
         run = await self._follow(run_id, deadline, request.describe())
         number = run.get("run_number", run_id)
         url = run.get("html_url")
-        details = {"run_id": run_id, "conclusion": run.get("conclusion"), "workflow": workflow}
+        details = {"run_id": run_id, "conclusion": run.get("conclusion"), "workflow": workflow,
+                   "committed_at": _commit_time(run)}
         if run.get("conclusion") == "success":
             return OperationResult(True, f"The {request.describe()} succeeded (GitHub Actions run #{number}).",
                                    url=url, details=details)
@@ -210,3 +212,15 @@ class GitHubActionsDeployer(OneEntryProvider):
             return exc
         return UpstreamRefused(_SYSTEM, sentence, status=exc.status, upstream_message=message,
                                retry_after=exc.retry_after)
+
+
+def _commit_time(run: Mapping[str, Any]) -> str | None:
+    """When the run's head commit was made (its `head_commit.timestamp`): the start of a change's lead time."""
+    head = run.get("head_commit")
+    stamp = head.get("timestamp") if isinstance(head, Mapping) else None
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        return None

@@ -67,6 +67,11 @@ async def test_deploy_through_github_actions(harness, upstreams):
     assert state(done).startswith("✅ Deploy complete.") and run["html_url"] in done.content
     row = (await harness.export())[-1]
     assert row["result"] == "success" and row["request_id"] == run["inputs"]["request_id"]
+    [record] = await harness.app.store.deploy_history("order-service", "staging")
+    assert record.committed_at == run["head_commit"]["timestamp"]  # lead time: the run's head commit
+    figures = await harness.app.trail.metrics_figures()
+    staging = next(e for e in figures.environments if e.name == "staging")
+    assert staging.lead_time is not None and 7190 <= staging.lead_time.total_seconds() <= 7300
 
 
 async def test_deploy_through_argocd(harness, upstreams):

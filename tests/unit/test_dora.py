@@ -67,3 +67,25 @@ async def test_a_rollback_counts_the_deploy_it_undid_not_every_deploy_of_the_day
     report = await dora(example_config(tmp_path), store, 7, now=NOW)
     assert (report.deploys, report.failed_changes) == (2, 1)
     assert report.lines()[2] == "Change failure rate: 50% (1 of 2)"
+
+
+async def test_lead_time_when_the_provider_reported_commit_times_and_the_figures_per_environment(tmp_path,
+                                                                                                  sqlite_store):
+    from bot.dora import figures
+    store = sqlite_store
+    hour = timedelta(hours=1)
+    _history(store, "INSERT INTO deploys (operation_id, kind, service, environment, version, status, requester, "
+                    "started_at, finished_at, committed_at) VALUES ('op', 'deploy', 'order-service', 'production', "
+                    "'v2', 'succeeded', 'alice', ?, ?, ?)", (iso(NOW - 2 * hour), iso(NOW - 2 * hour), iso(NOW - 5 * hour)))
+    await add_deploy(store, "order-service", "production", "deploy", "succeeded", NOW - hour)  # no commit time
+    await add_deploy(store, "order-service", "staging", "deploy", "failed", NOW - 26 * hour)
+    data = await figures(example_config(tmp_path), store, 7, now=NOW)
+    production = next(e for e in data.environments if e.name == "production")
+    staging = next(e for e in data.environments if e.name == "staging")
+    assert production.lead_time == 3 * hour and len(production.lead_times) == 1
+    assert production.daily[-1] == 2 and sum(production.daily) == 2 and staging.daily[-2] == 1
+    assert staging.change_failure_rate == 1.0 and staging.lead_time is None
+    lines = data.report().lines()
+    assert lines[4] == "Lead time for changes: 3 h 00 min (mean of 1 deploys with a commit time)"
+    without = await figures(example_config(tmp_path), store, 7, now=NOW - 90 * hour)
+    assert without.report().lines()[4].startswith("Lead time for changes: unknown")

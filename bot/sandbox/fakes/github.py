@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +32,8 @@ class FakeWorkflow:
     conclusion: str = "success"
     run_name: str = "{action} {service} {version} [{request_id}]"
     runs: list[int] = field(default_factory=list)
+    commit_age_seconds: float = 7200.0
+    """How long before a dispatch its ref's head commit was made (the run's `head_commit.timestamp`)."""
 
 
 class FakeGitHub(FakeServer):
@@ -119,11 +121,17 @@ class FakeGitHub(FakeServer):
     def _create_run(self, workflow: FakeWorkflow, inputs: dict[str, str]) -> dict[str, Any]:
         run_id = next(self._ids)
         values = {"action": workflow.file.rsplit(".", 1)[0], **inputs}
+        committed = datetime.now(UTC) - timedelta(seconds=workflow.commit_age_seconds)
+        sha = f"{run_id:040x}"
         title = workflow.run_name.format_map(_Blank(values))
         run = {
             "id": run_id, "run_number": len(self.runs) + 1, "name": workflow.file, "display_title": title,
             "event": "workflow_dispatch", "status": "queued", "conclusion": None, "inputs": inputs,
-            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "head_sha": sha,
+            "head_commit": {"id": sha, "tree_id": sha, "message": "Change to deploy",
+                            "timestamp": committed.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                            "author": {"name": "Dev", "email": "dev@example.com"},
+                            "committer": {"name": "Dev", "email": "dev@example.com"}},
             "url": f"{self.base_url}/repos/{workflow.repository}/actions/runs/{run_id}",
             "html_url": f"{self.base_url}/{workflow.repository}/actions/runs/{run_id}",
             "_conclusion": workflow.conclusion,
