@@ -211,6 +211,7 @@ def check_config(path: Path) -> int:
 def policy_explain(config_path: Path, action: str, environment: str, service: str | None) -> int:
     """Print the matching policy row and what it requires."""
     from bot.config import ACTIONS, ConfigError, load_config
+    from bot.pipeline.breakglass import explain as break_glass_explain
     from bot.pipeline.policy import PolicyEngine
 
     try:
@@ -231,6 +232,12 @@ def policy_explain(config_path: Path, action: str, environment: str, service: st
         return 2
     print(PolicyEngine(config.policy, config.freezes, confirm_minutes=config.operations.confirm_minutes)
           .explain(action, environment, service))
+    print(break_glass_explain(config.break_glass, action))
+    gate = config.health_gate(service or "*", environment) if action == "deploy" else None
+    if gate is not None and (service is not None or gate.service == "*"):
+        print(f"Health gate: watched for {gate.watch_minutes:g} min after the deploy (every "
+              f"{gate.interval_seconds:g} s); if unhealthy: {gate.on_unhealthy}"
+              + (", and an incident is opened when none is" if gate.open_incident else "") + ".")
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bot.config import OpscordConfig
 from bot.errors import Frozen, PermissionDenied
 from bot.pipeline import Access, Invocation, Journal, OpAction, OperationInput, PolicyEngine
+from bot.pipeline.breakglass import reviewers_phrase
 from bot.pipeline.policy import Requirement, role_phrase
 
 OPERATIONS: tuple[tuple[OpAction, str, tuple[str, ...]], ...] = (
@@ -48,7 +49,7 @@ class Guide:
     async def help(self, call: Invocation) -> list[str]:
         """Lines for this member, here."""
         async with self._journal.command(call, None):
-            lines = self._operations(call) + self._approvals(call) + self._reads(call)
+            lines = self._operations(call) + self._approvals(call) + self._break_glass(call) + self._reads(call)
             if not lines:
                 return ["You hold no role that Opscord gives a command to; ask an admin which roles map to "
                         "`[roles]` in its config."]
@@ -78,6 +79,23 @@ class Guide:
             return []
         roles = " or ".join(role_phrase(r) for r in mine)
         return [f"As a {roles} you approve others' requests that need one: ✅ Approve (or react ✅), ❌ Reject."]
+
+    def _break_glass(self, call: Invocation) -> list[str]:
+        settings = self._config.break_glass
+        if settings is None:
+            return []
+        lines = []
+        if self._access.holds_any(call.actor, settings.roles):
+            options = " · ".join(f"`/{a} … break_glass:<reason>`" for a in settings.actions)
+            reviewers = reviewers_phrase(settings.reviewers)
+            lines.append(f"During an open incident of a service you may break glass: {options} runs at once, "
+                         f"skipping approvals and freezes (never a lock); {settings.acknowledgements} "
+                         f"{reviewers}{'s' if settings.acknowledgements > 1 else ''} then review it within "
+                         f"{settings.review_hours:g} h.")
+        if self._access.holds_any(call.actor, settings.reviewers):
+            lines.append(f"You review others' break-glass operations: 👀 Acknowledge in the audit channel "
+                         f"({settings.acknowledgements} reviewers, within {settings.review_hours:g} h).")
+        return lines
 
     def _reads(self, call: Invocation) -> list[str]:
         return [f"`{usage}`" for family, usages in READS.items() if self._access.may_use(call.actor, family)

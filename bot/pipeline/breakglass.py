@@ -48,6 +48,26 @@ NO_REVIEW = "This break-glass review no longer exists."
 NOT_THIS_MESSAGE = "That button does not belong to this review's message; nothing was changed."
 
 
+BREAK_GLASS_ACTION = {"deploy": "deploy", "rollback": "rollback", "scale_up": "scale", "scale_down": "scale"}
+"""Policy action → the command break-glass names it by."""
+
+
+def explain(settings: BreakGlassConfig | None, policy_action: str) -> str:
+    """What break-glass allows for this policy action, as configured (for `policy explain` and /help)."""
+    if settings is None:
+        return "Break-glass: off (no [break_glass] section)."
+    action = BREAK_GLASS_ACTION.get(policy_action)
+    if action is None or action not in settings.actions:
+        return f"Break-glass: not for {policy_action.replace('_', ' ')} ([break_glass] actions: " \
+               f"{', '.join(settings.actions)})."
+    who = reviewers_phrase(settings.roles)
+    reviewers = reviewers_phrase(settings.reviewers)
+    return (f"Break-glass: {article(who)}{who} may run it at once with break_glass:<reason> while the service has an "
+            f"open incident, skipping approvals, confirmation and freezes (never the lock); then "
+            f"{settings.acknowledgements} {reviewers}{'s' if settings.acknowledgements > 1 else ''} other than them "
+            f"acknowledge the review within {settings.review_hours:g} h.")
+
+
 def reviewers_phrase(roles: tuple[str, ...] | list[str]) -> str:
     """"team lead" / "team lead or dba"."""
     return " or ".join(role_phrase(r) for r in roles)

@@ -160,3 +160,27 @@ async def test_an_overdue_review_is_reminded_and_survives_a_restart(tmp_path, er
     finally:
         await harness.stop()
     assert not harness.emu.violations, harness.emu.violations
+
+
+async def test_help_and_policy_explain_describe_break_glass_as_configured(glass, capsys):
+    from bot.__main__ import main
+    from tests.helpers import write_example_config
+    lines = (await (await glass.run("ivan", "help")).wait_message(timeout=5)).content.splitlines()
+    [mine] = [line for line in lines if line.startswith("During an open incident")]
+    assert "`/deploy … break_glass:<reason>` · `/rollback … break_glass:<reason>` · `/scale … break_glass:<reason>`" \
+           in mine and "2 team leads then review it within 24 h" in mine
+    lines = (await (await glass.run("bob", "help")).wait_message(timeout=5)).content.splitlines()
+    assert "You review others' break-glass operations: 👀 Acknowledge in the audit channel (2 reviewers, within " \
+           "24 h)." in lines
+    assert not any(line.startswith("During an open incident") for line in lines)
+    config = write_example_config(glass.tmp_path / "c.toml", glass.tmp_path / "state",
+                                  replace={"review_hours = 24": "review_hours = 4"})
+    capsys.readouterr()
+    assert main(["policy", "explain", "scale_down", "production", "--config", str(config)]) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[1] == "Requires approval from a team lead. Approvals expire after 30 minutes."
+    assert said[2] == ("Break-glass: an incident commander may run it at once with break_glass:<reason> while the "
+                       "service has an open incident, skipping approvals, confirmation and freezes (never the lock); "
+                       "then 2 team leads other than them acknowledge the review within 4 h.")
+    assert main(["policy", "explain", "migrate", "production", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("Break-glass: not for migrate")
