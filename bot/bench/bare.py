@@ -31,20 +31,21 @@ async def ack(interaction: Interaction) -> None:
 
 @app_commands.command(name="deploy", description="Deploy a version of a service to an environment")
 async def deploy(interaction: Interaction, service: str, version: app_commands.Range[str, 1, 64],
-                 environment: str) -> None:
+                 environment: str, break_glass: app_commands.Range[str, 1, 300] | None = None) -> None:
     """Acknowledge."""
     await ack(interaction)
 
 
 @app_commands.command(name="rollback", description="Roll a service back to its previous successful version")
-async def rollback(interaction: Interaction, service: str, environment: str) -> None:
+async def rollback(interaction: Interaction, service: str, environment: str,
+                   break_glass: app_commands.Range[str, 1, 300] | None = None) -> None:
     """Acknowledge."""
     await ack(interaction)
 
 
 @app_commands.command(name="scale", description="Set the number of replicas of a service")
 async def scale(interaction: Interaction, service: str, replicas: app_commands.Range[int, 0, 10_000],
-                environment: str) -> None:
+                environment: str, break_glass: app_commands.Range[str, 1, 300] | None = None) -> None:
     """Acknowledge."""
     await ack(interaction)
 

@@ -168,6 +168,10 @@ class OpsBot(commands.Bot):
         for task in self._background:
             task.cancel()
         for task in self._background:
+            while not task.done():  # Python 3.11's wait_for swallows a cancel that races its inner wait: again
+                await asyncio.wait({task}, timeout=1.0)
+                if not task.done():
+                    task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._background.clear()

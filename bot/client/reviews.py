@@ -51,6 +51,8 @@ class ReviewSync:
             changed.clear()
             try:
                 await self.flush()
+            except (OSError, TimeoutError) as exc:  # the store or Discord out of reach for a moment
+                log.warning("could not bring break-glass reviews up to date (%s); trying again shortly", exc)
             except Exception:
                 log.exception("bringing break-glass reviews up to date failed; trying again shortly")
 

@@ -23,8 +23,9 @@ SEED_EXPECTATIONS = [
 def test_policy_explain_cli_for_every_seed_row(action, env, sentence, capsys):
     assert main(["policy", "explain", action, env, "--config", str(EXAMPLE_CONFIG)]) == 0
     out = capsys.readouterr().out.strip().splitlines()
-    assert 1 <= len(out) <= 2
+    assert len(out) == 3  # the row, what it requires, and what break-glass allows
     assert out[1].startswith(sentence)
+    assert out[2].startswith("Break-glass: " + ("not for migrate" if action == "migrate" else "an incident commander"))
 
 
 @pytest.mark.parametrize(("action", "env", "sentence"), SEED_EXPECTATIONS)
