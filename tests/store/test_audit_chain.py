@@ -59,9 +59,9 @@ async def _fill(tmp_path, n=5):
 
 def _tamper(path, *statements):
     conn = sqlite3.connect(path)
-    conn.execute("DROP TRIGGER audit_log_no_update")
-    conn.execute("DROP TRIGGER audit_log_no_delete")
-    conn.execute("DROP TRIGGER audit_log_chain")
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log'"
+                                ).fetchall():
+        conn.execute(f"DROP TRIGGER {name}")
     for sql in statements:
         conn.execute(sql)
     conn.commit()
