@@ -109,7 +109,7 @@ class AuditTrail:
     async def verify(self, call: Invocation) -> tuple[VerifyResult, tuple[int, str]]:
         """Walk the chain; (result, head row and hash)."""
         async with self._journal.command(call, "audit") as notes:
-            result = await self._store.verify()
+            result = await self._store.verify(key=self._chain_key)
             head = await self._store.audit_head()
             notes.add(chain_ok=result.ok, rows=result.rows)
             return result, head

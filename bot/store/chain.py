@@ -158,7 +158,8 @@ def seal(entry: AuditEntry, row_id: int, prev_hash: str, key: ChainKey | None = 
 
     Raises (UnicodeEncodeError) for text UTF-8 cannot hold, before anything reaches the database.
     """
-    _, extra = encode_extra(entry.extra)
+    _, parsed = encode_extra(entry.extra)
+    extra = {key: value for key, value in parsed.items() if value is not None or key not in INDEXED_KEYS}
     duration = None if entry.duration_seconds is None else round(float(entry.duration_seconds), 3)
     fields = UnsignedRow(row_id, entry.timestamp or utc_timestamp(), entry.user, entry.command, entry.approved_by,
                          entry.result, duration, entry.channel, prev_hash)

@@ -110,6 +110,17 @@ async def test_audit_checkpoint_posts_one_now(signing):
     assert rows[-1].command == "/audit checkpoint" and rows[-1].extra["checkpoint_row"] == 1
 
 
+async def test_a_graceful_stop_leaves_a_checkpoint_of_the_last_row(signing):
+    harness = signing
+    await harness.run("dave", "audit recent")
+    await harness.settle()
+    head = await harness.app.store.audit_head()
+    await harness.bot.shutdown()
+    [checkpoint] = parse(harness.emu.messages(harness.channels["audit"])[-1].content, "#audit")
+    assert (checkpoint.row, checkpoint.hash) == head and checkpoint.signed_by(KEY.encode())
+    await harness.restart_bot()
+
+
 async def test_a_keyed_chain_starts_with_a_marker_row(harness, monkeypatch, capsys):
     await harness.run("dave", "audit recent")
     monkeypatch.setenv("OPSCORD_AUDIT_KEY", KEY)
