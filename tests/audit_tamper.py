@@ -73,9 +73,10 @@ class RawLog:
         """Overwrite the stored row `row.id` with this body (hashed as given) and matching columns."""
         columns = dict(zip(INDEXED_KEYS, index_values(row.extra), strict=True))
         sets = ", ".join(f"{name} = ?" for name in columns)
-        await self.execute(f'UPDATE audit_log SET timestamp = ?, "user" = ?, result = ?, prev_hash = ?, hash = ?, '
-                           f"body = ?, mac = ?, {sets} WHERE id = ?", row.timestamp, row.user, row.result,
-                           row.prev_hash, hashlib.sha256(body).hexdigest(), body, mac, *columns.values(), row.id)
+        await self.execute(f'UPDATE audit_log SET timestamp = ?, "user" = ?, result = ?, command = ?, prev_hash = ?, '
+                           f"hash = ?, body = ?, mac = ?, {sets} WHERE id = ?", row.timestamp, row.user, row.result,
+                           row.command, row.prev_hash, hashlib.sha256(body).hexdigest(), body, mac,
+                           *columns.values(), row.id)
 
     async def rewrite(self, first: int, change: Callable[[AuditRow], AuditRow] = lambda r: r, *,
                       strip_macs: bool = False) -> None:

@@ -3,13 +3,14 @@
 A row is stored as its **canonical bytes** (`body`), and its hash is SHA-256 over exactly those
 bytes. A body is two lines of canonical JSON (no spaces, UTF-8):
 
-    [id,"prev_hash","timestamp","user","result",user_id,service,environment,action,request_id,interaction_id]
-    {"approved_by":…,"channel":…,"command":…,"duration_seconds":…,"extra":{…the other keys, sorted…}}
+    [id,"prev_hash","timestamp","user","result",user_id,service,environment,action,request_id,interaction_id,"command"]
+    {"approved_by":…,"channel":…,"duration_seconds":…,"extra":{…the other keys, sorted…}}
 
-The first line names the row's place in the chain and every value `/audit recent` filters on — an
-array, so nothing in it can be said twice — and the columns beside the body hold those same values
-as an index. The verifier hashes the stored bytes as they are (no parse, no re-encoding) and checks
-that the index columns are the first line's values (the backends do that in SQL, beside the walk);
+The first line names the row's place in the chain, every value `/audit recent` filters on and the
+command as typed — an array, so nothing in it can be said twice — and the columns beside the body
+hold those same values (an index, and what `sqlite3`/`psql` show; the columns the second line holds
+keep placeholders). The verifier hashes the stored bytes as they are (no parse, no re-encoding) and
+checks that the columns are the first line's values (the backends do that in SQL, beside the walk);
 a reader parses the same bytes once, refusing a duplicate key, so what it shows is what was hashed.
 
 With a chain key (`ChainKey`, from the environment, never in the database) each row also carries
@@ -31,10 +32,10 @@ from bot.store.records import INDEXED_KEYS, AuditEntry, AuditRow, VerifyResult
 from bot.times import utc_timestamp
 
 GENESIS_HASH = "0" * 64
-HEAD_FIELDS = ("id", "prev_hash", "timestamp", "user", "result", *INDEXED_KEYS)
-"""The first line of a body, in order: the row's place in the chain and its indexed values."""
-REST_KEYS = frozenset({"approved_by", "channel", "command", "duration_seconds", "extra"})
-PLACEHOLDERS = {"command": "", "extra": "{}"}
+HEAD_FIELDS = ("id", "prev_hash", "timestamp", "user", "result", *INDEXED_KEYS, "command")
+"""The first line of a body, in order: the row's place in the chain, its indexed values and its command."""
+REST_KEYS = frozenset({"approved_by", "channel", "duration_seconds", "extra"})
+PLACEHOLDERS = {"extra": "{}"}
 """What a row with a body stores in the columns its body holds (the body is the row; nothing reads these)."""
 _KEY_MIN = 32
 
@@ -111,9 +112,8 @@ def hash_of(row: AuditRow) -> str:
 
 def body_of(row: AuditRow | UnsignedRow, extra: Mapping[str, Any]) -> bytes:
     """A row's canonical bytes (its hash is SHA-256 over them); `extra` as `encode_extra` parses it back."""
-    head = [row.id, row.prev_hash, row.timestamp, row.user, row.result, *index_values(extra)]
-    rest = {"approved_by": row.approved_by, "channel": row.channel, "command": row.command,
-            "duration_seconds": row.duration_seconds,
+    head = [row.id, row.prev_hash, row.timestamp, row.user, row.result, *index_values(extra), row.command]
+    rest = {"approved_by": row.approved_by, "channel": row.channel, "duration_seconds": row.duration_seconds,
             "extra": {key: value for key, value in extra.items() if key not in INDEXED_KEYS}}
     return (json.dumps(head, ensure_ascii=False, separators=(",", ":")) + "\n" + _dumps(rest)).encode()
 
@@ -193,7 +193,7 @@ def row_of_body(row_id: int, body: bytes, digest: str, mac: str | None) -> Audit
     said = dict(zip(HEAD_FIELDS, head, strict=True))
     if said["id"] != row_id:
         raise ValueError(f"the body is row {str(said['id'])[:20]}'s")
-    if any(not isinstance(said[name], str) for name in ("prev_hash", "timestamp", "user", "result")) or \
+    if any(not isinstance(said[name], str) for name in ("prev_hash", "timestamp", "user", "result", "command")) or \
             any(said[key] is not None and not isinstance(said[key], str) for key in INDEXED_KEYS):
         raise ValueError("the body's first line is not an audit row's")
     if rest["extra"].keys() & set(INDEXED_KEYS):
@@ -201,7 +201,7 @@ def row_of_body(row_id: int, body: bytes, digest: str, mac: str | None) -> Audit
     extra = dict(sorted({**rest["extra"], **{key: said[key] for key in INDEXED_KEYS if said[key] is not None}}
                         .items()))
     duration = rest["duration_seconds"]
-    return AuditRow(id=row_id, timestamp=said["timestamp"], user=said["user"], command=str(rest["command"]),
+    return AuditRow(id=row_id, timestamp=said["timestamp"], user=said["user"], command=said["command"],
                     approved_by=rest["approved_by"], result=said["result"],
                     duration_seconds=float(duration) if duration is not None else None, channel=rest["channel"],
                     extra=extra, prev_hash=said["prev_hash"], hash=digest, mac=mac)
@@ -223,7 +223,7 @@ class ColumnMismatch(ValueError):
 
 def _check_columns(row: AuditRow, rec: Columns) -> None:
     said = {"timestamp": row.timestamp, "user": row.user, "result": row.result, "prev_hash": row.prev_hash,
-            **dict(zip(INDEXED_KEYS, index_values(row.extra), strict=True))}
+            "command": row.command, **dict(zip(INDEXED_KEYS, index_values(row.extra), strict=True))}
     for name, value in said.items():
         if rec[name] != value:
             raise ColumnMismatch(name)

@@ -244,7 +244,7 @@ async def test_a_duplicate_key_cannot_hide_in_a_row(log, capsys):
     """Bytes a reader would parse differently are bytes the hash no longer covers; a re-hashed one the reader
     refuses, and the witness catches."""
     async with log.raw() as raw:
-        await _edit_body(raw, 3, b'"command":', b'"command":"/status","command":')
+        await _edit_body(raw, 3, b'"channel":', b'"channel":"#ops","channel":')
     code, _, err = await verify(log, capsys, witness=False)
     assert code == 1 and "chain broken at row 3: content does not match its hash (altered?)" in err
 
@@ -253,7 +253,7 @@ async def test_a_duplicate_key_cannot_hide_in_a_row(log, capsys):
         await raw.execute("UPDATE audit_log SET hash = ? WHERE id = 3", row_hash(bytes(body)))
         await raw.rewrite(4)  # the rows after it re-linked over it: a self-consistent chain again
     store = await log.store()
-    with pytest.raises(ValueError, match="duplicate key 'command'"):
+    with pytest.raises(ValueError, match="duplicate key 'channel'"):
         await store.audit_recent(5)
     await store.close()
     code, _, err = await verify(log, capsys)

@@ -90,8 +90,8 @@ def test_a_body_that_names_another_row_or_repeats_a_key_is_refused():
     sealed = seal(AuditEntry(user="@a", command="/x", result="success", extra={"service": "s"}), 3, "0" * 64)
     with pytest.raises(ValueError, match="row 3's"):
         row_of_body(4, sealed.body, sealed.row.hash, None)
-    with pytest.raises(ValueError, match="duplicate key 'command'"):
-        row_of_body(3, sealed.body.replace(b'"command":', b'"command":"/y","command":'), "", None)
+    with pytest.raises(ValueError, match="duplicate key 'channel'"):
+        row_of_body(3, sealed.body.replace(b'"channel":', b'"channel":"#y","channel":'), "", None)
     with pytest.raises(ValueError, match="says an indexed value twice"):
         row_of_body(3, sealed.body.replace(b'"extra":{', b'"extra":{"service":"t"'), "", None)
 

@@ -300,7 +300,7 @@ _HEAD = "convert_from(substring(body FROM 1 FOR position('\\x0a'::bytea IN body)
 _COLUMNS_DISAGREE = (  # a body's first line (one small parse) against its columns
     f"SELECT id FROM audit_log WHERE id > $1 AND id <= $2 AND body IS NOT NULL "  # noqa: S608 - fixed names
     f"AND ({_HEAD} IS DISTINCT FROM jsonb_build_array({', '.join(f'{chr(34)}{f}{chr(34)}' for f in HEAD_FIELDS)}) "
-    f"OR command IS DISTINCT FROM '{PLACEHOLDERS['command']}' OR extra IS DISTINCT FROM '{PLACEHOLDERS['extra']}' "
+    f"OR extra IS DISTINCT FROM '{PLACEHOLDERS['extra']}' "
     "OR approved_by IS NOT NULL OR duration_seconds IS NOT NULL OR channel IS NOT NULL) ORDER BY id LIMIT 1")
 COLUMN_CHUNK = 50_000
 

@@ -60,7 +60,7 @@ def sign(entry: AuditEntry, head: Head, key: ChainKey | None = None) -> tuple[Au
     _text_ok(entry.user, entry.command, entry.approved_by, entry.channel, row.timestamp, entry.result,
              *sealed.indexed)
     head.row_id, head.hash = row.id, row.hash
-    return row, (row.id, row.timestamp, row.user, PLACEHOLDERS["command"], None, row.result, None, None,
+    return row, (row.id, row.timestamp, row.user, row.command, None, row.result, None, None,
                  PLACEHOLDERS["extra"], row.prev_hash, row.hash, *sealed.indexed, sealed.body, row.mac)
 
 

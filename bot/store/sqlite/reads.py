@@ -267,7 +267,7 @@ def audit_chunk(conn: sqlite3.Connection, after_id: int, since: str | None, size
 _COLUMNS_DISAGREE = (  # a body's first line against its columns, as the same canonical JSON text: no parse
     "SELECT id FROM audit_log WHERE id > ? AND id <= ? AND body IS NOT NULL "  # noqa: S608 - fixed names
     f"AND (CAST(substr(body, 1, instr(body, x'0a') - 1) AS TEXT) IS NOT json_array({', '.join(HEAD_FIELDS)}) "
-    f"OR command IS NOT '{PLACEHOLDERS['command']}' OR extra IS NOT '{PLACEHOLDERS['extra']}' "
+    f"OR extra IS NOT '{PLACEHOLDERS['extra']}' "
     "OR approved_by IS NOT NULL OR duration_seconds IS NOT NULL OR channel IS NOT NULL) ORDER BY id LIMIT 1")
 """Rows whose columns may disagree with their body. SQLite writes JSON text as Python's json does (the
 same escapes), so an intact row never matches; one that does is confirmed by `column_finding`."""

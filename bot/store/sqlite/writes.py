@@ -224,7 +224,7 @@ def _update_incident(conn: sqlite3.Connection, step: c.UpdateIncident) -> None:
 def sealed_params(sealed: Sealed) -> tuple[object, ...]:
     """The INSERT parameters of a sealed row: its body, and the columns beside it (placeholders and index)."""
     row = sealed.row
-    return (row.id, row.timestamp, row.user, PLACEHOLDERS["command"], None, row.result, None, None,
+    return (row.id, row.timestamp, row.user, row.command, None, row.result, None, None,
             PLACEHOLDERS["extra"], row.prev_hash, row.hash, *sealed.indexed, sealed.body, row.mac)
 
 
