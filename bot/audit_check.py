@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 from bot.settings import Settings
 from bot.store import Store, VerifyResult, open_store
@@ -60,7 +61,7 @@ async def opened(db: Path | str) -> AsyncIterator[Store]:
         raise CannotCheck(f"no database at {db}")
     try:
         store = await open_store(db if isinstance(db, Path) else Path(), db if isinstance(db, str) else None)
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, asyncpg.PostgresError) as exc:
         raise CannotCheck(f"the database could not be opened ({exc})") from None
     try:
         yield store
