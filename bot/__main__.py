@@ -45,10 +45,25 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("path", type=Path, help="the TOML config, e.g. opscord.toml")
     audit = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit.add_subparsers(dest="audit_cmd", required=True, metavar="COMMAND")
-    verify = audit_sub.add_parser("verify", help="check the hash chain")
+    verify = audit_sub.add_parser(
+        "verify", help="check the hash chain against its outside witness",
+        description="Exit 0: intact; 1: tampered (the first bad row is named); 2: cannot check. Checkpoints are "
+        "read from the audit channel when DISCORD_TOKEN is set, from --checkpoints files and from --expect.")
     verify.add_argument("--db", help=_DB_HELP)
     verify.add_argument("--expect", action="append", default=[], metavar="ROW:HASH",
                         help="a checkpoint (as posted in the audit channel) the chain must still match")
+    verify.add_argument("--checkpoints", action="append", default=[], type=Path, metavar="FILE",
+                        help="a file of checkpoint lines (`audit checkpoint` output, or copied from the channel)")
+    verify.add_argument("--require-witness", action="store_true",
+                        help="exit 2 unless a trusted checkpoint was reached")
+    verify.add_argument("--since-checkpoint", action="store_true",
+                        help="walk only the rows after the latest trusted checkpoint")
+    verify.add_argument("--config", type=Path, help="config naming the guild and audit channel (default: "
+                        "OPSCORD_CONFIG)")
+    checkpoint = audit_sub.add_parser("checkpoint", help="print a signed checkpoint of the chain's head",
+                                      description="Verify the chain, then print its head as a checkpoint line "
+                                      "signed with OPSCORD_AUDIT_KEY (append it to a file kept elsewhere).")
+    checkpoint.add_argument("--db", help=_DB_HELP)
     export = audit_sub.add_parser("export", help="print the audit log as JSON lines")
     export.add_argument("--db", help=_DB_HELP)
     export.add_argument("--since", help="ISO timestamp, e.g. 2026-03-01 or 2026-03-01T12:00:00Z")
@@ -101,9 +116,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cmd == "check-config":
         return check_config(args.path)
     if args.cmd == "audit":
-        db_path = _database(args.db)
         if args.audit_cmd == "verify":
-            return asyncio.run(audit_verify(db_path, _checkpoints(args.expect)))
+            return audit_verify(args)
+        db_path = _database(args.db)
+        if args.audit_cmd == "checkpoint":
+            from bot import audit_check
+
+            return asyncio.run(audit_check.checkpoint(db_path, _settings()))
         if args.audit_cmd == "dora":
             return asyncio.run(audit_dora(db_path, args.config or _settings().opscord_config, args.days))
         return asyncio.run(audit_export(db_path, args.since))
@@ -299,34 +318,19 @@ async def _open_store(db_path: Path | str) -> AsyncIterator[Store]:
         await store.close()
 
 
-def _checkpoints(values: list[str]) -> dict[int, str]:
-    checkpoints = {}
-    for value in values:
-        row, sep, digest = value.partition(":")
-        if not sep or not row.isdigit() or len(digest) != 64:
-            raise SystemExit(f"opscord: --expect {value!r} is not ROW:HASH (a row number and a 64-hex hash)")
-        checkpoints[int(row)] = digest
-    return checkpoints
+def audit_verify(args: argparse.Namespace) -> int:
+    """Exit 0 with "N rows, chain intact" (and what vouched for it), 1 naming the first bad row, 2 cannot check."""
+    from bot import audit_check
 
-
-async def audit_verify(db_path: Path | str, checkpoints: dict[int, str] | None = None) -> int:
-    """Exit 0 with "N rows, chain intact", or 1 naming the first bad row."""
-    from bot.store.records import VerifyResult
-
-    async with _open_store(db_path) as store:
-        result = await store.verify()
-        if result.ok and checkpoints:
-            stored = await store.audit_hashes(checkpoints)
-            for row_id, expected in sorted(checkpoints.items()):
-                if row_id not in stored:
-                    result = VerifyResult(0, False, row_id, "is missing, but a checkpoint names it (truncated?)")
-                    break
-                if stored[row_id] != expected.lower():
-                    result = VerifyResult(0, False, row_id,
-                                          "hash differs from its checkpoint (the chain was rewritten)")
-                    break
-    print(str(result), file=sys.stdout if result.ok else sys.stderr)
-    return 0 if result.ok else 1
+    request = audit_check.VerifyRequest(
+        expect=audit_check.expected(args.expect), checkpoint_files=args.checkpoints,
+        require_witness=args.require_witness, since_checkpoint=args.since_checkpoint, config_path=args.config)
+    try:
+        settings, db_path = _settings(), _database(args.db)
+    except SystemExit as exc:  # invalid settings: nothing can be checked
+        print(exc, file=sys.stderr)
+        return 2
+    return asyncio.run(audit_check.verify(db_path, settings, request))
 
 
 async def audit_dora(db_path: Path | str, config_path: Path, days: int) -> int:

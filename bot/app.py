@@ -72,7 +72,7 @@ class App:
 async def open_foundation(settings: Settings, config: OpscordConfig,
                           environ: Mapping[str, str] | None = None) -> AsyncIterator[Foundation]:
     """Open the store and the HTTP session; close them (the store after its queued writes) on exit."""
-    store = await open_store(settings.opscord_db, settings.database_url)
+    store = await open_store(settings.opscord_db, settings.database_url, chain_key=settings.chain_key)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
     metrics = Metrics()
     try:
@@ -94,7 +94,7 @@ def compose(base: Foundation, *, members: Members, room: IncidentRoom, alert_cha
     return App(settings=base.settings, config=base.config, store=base.store, providers=base.providers,
                access=access, journal=journal, pipeline=pipeline,
                observer=Observer(base.config, base.store, base.providers, journal), incidents=incidents,
-               trail=AuditTrail(base.config, base.store, journal), metrics=base.metrics,
+               trail=AuditTrail(base.config, base.store, journal, base.settings), metrics=base.metrics,
                alerts=AlertReceiver(base.config, base.store, incidents=incidents, journal=journal, room=room,
                                     channel=alert_channel, metrics=base.metrics),
                guide=Guide(base.config, access, pipeline.policy, journal))
@@ -138,7 +138,8 @@ async def run(settings: Settings) -> int:
 
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
-    redactor = configure_logging(settings.log_level, [token, *filter(None, [settings.database_url])],
+    audit_key = settings.audit_key.decode() if settings.audit_key else None
+    redactor = configure_logging(settings.log_level, [token, *filter(None, [settings.database_url, audit_key])],
                                  settings.log_format)
     startup.quiet_discord_logs(debug=settings.log_level == "DEBUG")
     redirect_discord(settings.discord_api_base_url, settings.discord_gateway_url)

@@ -21,8 +21,8 @@ OPERATIONS: tuple[tuple[OpAction, str, tuple[str, ...]], ...] = (
 READS = {"status": ["/status service"], "logs": ["/logs service [last] [filter] [environment]"],
          "incident": ["/incident create title severity [service]", "/incident update text [status]",
                       "/incident resolve text", "/incident commander member", "/incident timeline"],
-         "audit": ["/audit recent [user] [service] [limit]", "/audit verify", "/audit export [since]",
-                   "/audit dora [days]"]}
+         "audit": ["/audit recent [user] [service] [limit]", "/audit verify", "/audit checkpoint",
+                   "/audit export [since]", "/audit dora [days]"]}
 
 
 def _needs(engine: PolicyEngine, action: str, environment: str) -> str:

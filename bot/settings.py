@@ -6,12 +6,16 @@ Built in `main`, never at import time, so tests control the environment.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+if TYPE_CHECKING:
+    from bot.store.chain import ChainKey
+
 _PLACEHOLDERS = {"changeme", "your-token-here", "xxx", "token"}
+AUDIT_KEY_MIN = 32
 
 
 class Settings(BaseSettings):
@@ -31,6 +35,11 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING, ERROR or CRITICAL.")
     log_format: Literal["text", "json"] = Field(default="text", description="text, or json: one object per line.")
     opscord_http_listen: str = Field(default="127.0.0.1:8080", description="host:port for health/metrics.")
+    opscord_audit_key: SecretStr | None = Field(
+        default=None, description="HMAC key (32+ characters) that signs audit checkpoints and, with "
+        "OPSCORD_AUDIT_KEYED_CHAIN, every audit row; never stored in the database.")
+    opscord_audit_keyed_chain: bool = Field(
+        default=False, description="MAC every new audit row with OPSCORD_AUDIT_KEY (a keyed chain).")
 
     @field_validator("discord_token", mode="before")
     @classmethod
@@ -48,6 +57,35 @@ class Settings(BaseSettings):
         if isinstance(value, str) and not value.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL (leave it empty for SQLite at OPSCORD_DB)")
         return value
+
+    @field_validator("opscord_audit_key", mode="before")
+    @classmethod
+    def _audit_key(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        if isinstance(value, str) and (len(value) < AUDIT_KEY_MIN or value.strip().lower() in _PLACEHOLDERS):
+            raise ValueError(f"must be at least {AUDIT_KEY_MIN} characters, e.g. the output of `openssl rand -hex 32`")
+        return value
+
+    @field_validator("opscord_audit_keyed_chain")
+    @classmethod
+    def _keyed_chain_needs_key(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and info.data.get("opscord_audit_key") is None:
+            raise ValueError("needs OPSCORD_AUDIT_KEY (the key every row's MAC is made with)")
+        return value
+
+    @property
+    def audit_key(self) -> bytes | None:
+        """The key that signs checkpoints (and MACs rows with a keyed chain)."""
+        return self.opscord_audit_key.get_secret_value().encode() if self.opscord_audit_key else None
+
+    @property
+    def chain_key(self) -> ChainKey | None:
+        """The keyed chain's key, when OPSCORD_AUDIT_KEYED_CHAIN is on."""
+        from bot.store.chain import ChainKey
+
+        key = self.audit_key
+        return ChainKey(key) if key is not None and self.opscord_audit_keyed_chain else None
 
     @property
     def database_url(self) -> str | None:

@@ -4,23 +4,53 @@ from __future__ import annotations
 
 import gzip
 import json
+import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from bot.config import OpscordConfig
 from bot.dora import DoraFigures, figures
 from bot.dora_chart import render_async
 from bot.errors import ValidationFailed
 from bot.pipeline import Actor, Invocation, Journal
-from bot.store import AuditRow, Change, Store, VerifyResult
+from bot.store import AuditEntry, AuditRow, Change, Store, VerifyResult
 from bot.store.changes import PutFact
+from bot.text import shown
+from bot.witness import Checkpoint
 
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 CHECKPOINT_FACT = "audit_checkpoint"
 METRICS_DAYS = 30
 """The window of the DORA figures on /metrics."""
 METRICS_MAX_AGE = 60.0
 """Seconds the DORA figures on /metrics are reused between scrapes (they read the whole deploy history)."""
+ALARM_FACT = "audit_checkpoint_alarm"
+
+
+@dataclass(frozen=True)
+class CheckpointNote:
+    """What goes to the audit channel: a new checkpoint, or (`checkpoint` None) why none was made."""
+
+    text: str
+    checkpoint: Checkpoint | None = None
+
+
+def checkpoint_message(checkpoint: Checkpoint) -> str:
+    """The post: the head for people, the signed line for `audit verify`, and how to check against it."""
+    return (f"🔏 Audit checkpoint: row {checkpoint.row}, hash `{checkpoint.hash}`.\n`{checkpoint.line}`\n"
+            f"To check a copy of the log against it: `python -m bot audit verify` (reads this channel) or "
+            f"`--expect {checkpoint.row}:{checkpoint.hash}`")
+
+
+def alarm_message(result: VerifyResult) -> str:
+    """The post when the chain failed its check since the last checkpoint (so nothing was signed)."""
+    return (f"⚠️ Audit checkpoint withheld: {shown(str(result), 300)}. Run `python -m bot audit verify` on the "
+            "Opscord host.")
 
 
 def parse_since(text: str) -> str:
@@ -61,11 +91,15 @@ class Export:
 class AuditTrail:
     """Reads of the audit log, each itself audited."""
 
-    def __init__(self, config: OpscordConfig, store: Store, journal: Journal) -> None:
+    def __init__(self, config: OpscordConfig, store: Store, journal: Journal, settings: Settings | None = None) -> None:
         self._config = config
         self._store = store
         self._journal = journal
         self._cached: tuple[float, DoraFigures] | None = None
+        self._key = settings.audit_key if settings is not None else None
+        self._chain_key = settings.chain_key if settings is not None else None
+        self._last: tuple[int, str] | None = None
+        """The last checkpoint this process posted (the stored fact is only read when there is none)."""
 
     async def recent(self, call: Invocation, *, member: Actor | None, service: str | None,
                      limit: int) -> list[AuditRow]:
@@ -82,7 +116,7 @@ class AuditTrail:
     async def verify(self, call: Invocation) -> tuple[VerifyResult, tuple[int, str]]:
         """Walk the chain; (result, head row and hash)."""
         async with self._journal.command(call, "audit") as notes:
-            result = await self._store.verify()
+            result = await self._store.verify(key=self._chain_key)
             head = await self._store.audit_head()
             notes.add(chain_ok=result.ok, rows=result.rows)
             return result, head
@@ -124,13 +158,56 @@ class AuditTrail:
         self._cached = (time.monotonic(), data)
         return data
 
-    async def checkpoint_due(self) -> tuple[int, str] | None:
-        """The chain's head when it moved since the last checkpoint posted, else None."""
-        row_id, digest = await self._store.audit_head()
-        if row_id == 0 or await self._store.fact(CHECKPOINT_FACT) == f"{row_id}:{digest}":
-            return None
-        return row_id, digest
+    async def checkpoint_due(self, *, force: bool = False) -> CheckpointNote | None:
+        """A signed checkpoint of the chain's head when it moved since the last one (or `force`), else None.
 
-    async def checkpoint_posted(self, row_id: int, digest: str) -> None:
+        The rows since the last checkpoint are verified first (with the chain key, if any): a chain
+        that no longer holds, or no longer has the last checkpoint's row, gets an alarm instead of a
+        signature — once per finding, unless forced.
+        """
+        row_id, digest = await self._store.audit_head()
+        last = self._last or _checkpoint_fact(await self._store.fact(CHECKPOINT_FACT))
+        if (row_id == 0 and last is None) or (not force and last == (row_id, digest)):
+            return None
+        result = await self._store.verify(key=self._chain_key, after=last)
+        if not result.ok:
+            log.warning("audit checkpoint withheld: %s", result)
+            if not force and await self._store.fact(ALARM_FACT) == str(result):
+                return None
+            await self._store.apply(Change.of(PutFact(ALARM_FACT, str(result))))
+            return CheckpointNote(alarm_message(result))
+        checkpoint = Checkpoint.of(row_id, digest, self._key)
+        return CheckpointNote(checkpoint_message(checkpoint), checkpoint)
+
+    async def checkpoint_posted(self, checkpoint: Checkpoint) -> None:
         """Remember the checkpoint that reached the audit channel."""
-        await self._store.apply(Change.of(PutFact(CHECKPOINT_FACT, f"{row_id}:{digest}")))
+        self._last = (checkpoint.row, checkpoint.hash)
+        await self._store.apply(Change.of(PutFact(CHECKPOINT_FACT, f"{checkpoint.row}:{checkpoint.hash}")))
+
+    async def checkpoint_now(self, call: Invocation) -> CheckpointNote:
+        """`/audit checkpoint`: a checkpoint of the head now, moved or not (the command is audited)."""
+        async with self._journal.command(call, "audit") as notes:
+            note = await self.checkpoint_due(force=True)
+            if note is None:
+                raise ValidationFailed("The audit log is empty: there is nothing to checkpoint yet.")
+            notes.add(checkpoint_row=note.checkpoint.row if note.checkpoint else None)
+            return note
+
+    async def start_keyed_chain(self) -> None:
+        """With a keyed chain, make sure the newest row carries a MAC (a marker row when it does not yet), so
+        `audit verify` can insist on it; without one, warn when the chain already is keyed."""
+        row_id, _ = await self._store.audit_head()
+        seal = await self._store.audit_seal(row_id) if row_id else None
+        keyed = seal is not None and seal[1] is not None
+        if self._chain_key is not None and row_id and not keyed:
+            await self._store.append(AuditEntry(user="@opscord", command="audit keyed chain", result="keyed",
+                                                extra={"keyed_from": row_id + 1}))
+            log.info("audit rows are keyed from row %d on", row_id + 1)
+        elif self._chain_key is None and keyed:
+            log.warning("the audit chain is keyed (row %d carries a MAC) but OPSCORD_AUDIT_KEYED_CHAIN is off: "
+                        "rows written now carry none, and audit verify will report them", row_id)
+
+
+def _checkpoint_fact(value: str | None) -> tuple[int, str] | None:
+    row, sep, digest = (value or "").partition(":")
+    return (int(row), digest) if sep and row.isdigit() else None

@@ -10,7 +10,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.app import App
-from bot.client import app_of
+from bot.client import OpsBot, app_of
 from bot.client.calls import actor_of, invocation_of
 from bot.store import AuditRow
 
@@ -83,6 +83,21 @@ class AuditCog(commands.GroupCog, group_name="audit", group_description="Query, 
         result, (row_id, digest) = await self.app.trail.verify(invocation_of(interaction))
         head = f"; row {row_id} hash `{digest}`" if row_id else ""
         text = f"✅ Audit chain intact: {result.rows} rows{head}." if result.ok else f"❌ Audit chain broken: {result}."
+        await interaction.followup.send(text, ephemeral=True, allowed_mentions=_NONE)
+
+    @app_commands.command(name="checkpoint", description="Post a signed checkpoint of the audit chain to the "
+                          "audit channel now")
+    async def checkpoint(self, interaction: discord.Interaction[Any]) -> None:
+        """The chain's head, signed, in the audit channel: the outside witness `audit verify` checks against."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        note = await self.app.trail.checkpoint_now(invocation_of(interaction))
+        posted = isinstance(interaction.client, OpsBot) and await interaction.client.post_checkpoint(note)
+        if not posted:
+            text = "❌ The audit channel was not found; no checkpoint was posted."
+        elif note.checkpoint is None:
+            text = note.text
+        else:
+            text = f"🔏 Posted to the audit channel: row {note.checkpoint.row}, hash `{note.checkpoint.hash}`."
         await interaction.followup.send(text, ephemeral=True, allowed_mentions=_NONE)
 
     @app_commands.command(name="export", description="Export the audit trail as JSON lines")

@@ -93,6 +93,12 @@ async def audit_verify(interaction: Interaction) -> None:
     await ack(interaction)
 
 
+@audit.command(name="checkpoint", description="Post a signed checkpoint of the audit chain to the audit channel now")
+async def audit_checkpoint(interaction: Interaction) -> None:
+    """Acknowledge."""
+    await ack(interaction)
+
+
 @audit.command(name="export", description="Export the audit trail as JSON lines")
 async def audit_export(interaction: Interaction, since: str | None = None) -> None:
     """Acknowledge."""

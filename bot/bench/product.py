@@ -7,8 +7,8 @@ When the store is rewritten, re-point these, and nothing else:
   ``verify()`` (walks the hash chain, returns the row count), ``recent(user=, service=, limit=)``
   (the query behind ``/audit recent``) and ``close()``: ``bot.store.SQLiteStore``.
 - :func:`bulk_load` — builds a large audit database quickly: the product's schema (its
-  migrations), rows chained with the product's own hashing (``bot.store.chain``) and its indexed
-  columns, inserted in one transaction with plain sqlite3.
+  migrations), rows sealed by the product's own writer functions (``bot.store.chain.seal``: canonical
+  bodies and their indexed columns), inserted in one transaction with plain sqlite3.
 - :func:`stored_rows` — the same rows, hashed by the product, as plain tuples for the raw-sqlite3
   baseline (:data:`RAW_SCHEMA`, :data:`RAW_INSERT`), and :func:`scan_floor` — the least any chain
   check costs: read every row of the product's table and SHA-256 it.
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import pkgutil
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -30,19 +29,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.store import AuditEntry, AuditRow, PostgresStore, SQLiteStore, Store
-from bot.store.chain import GENESIS_HASH, canonical, index_values, row_hash
+from bot.store import AuditEntry, PostgresStore, SQLiteStore, Store
+from bot.store.chain import GENESIS_HASH, seal
 from bot.store.copy import copy_sqlite_to_postgres
 from bot.store.records import INDEXED_KEYS
+from bot.store.sqlite.writes import sealed_params
 from integrations.base import OperationRequest
 from integrations.command import CommandProvider
 
 COLUMNS = ("id", "timestamp", "user", "command", "approved_by", "result", "duration_seconds", "channel", "extra",
-           "prev_hash", "hash", *INDEXED_KEYS)
+           "prev_hash", "hash", *INDEXED_KEYS, "body", "mac")
 RAW_SCHEMA = ("CREATE TABLE audit_log (id INTEGER PRIMARY KEY, timestamp TEXT NOT NULL, user TEXT NOT NULL, "
               "command TEXT NOT NULL, approved_by TEXT, result TEXT NOT NULL, duration_seconds REAL, channel TEXT, "
               "extra TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL, "
-              + ", ".join(f"{key} TEXT" for key in INDEXED_KEYS) + ")")
+              + ", ".join(f"{key} TEXT" for key in INDEXED_KEYS) + ", body BLOB, mac TEXT)")
 """The baseline's table: the same columns as Opscord's, without its triggers and indexes."""
 RAW_INSERT = f"INSERT INTO audit_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"  # noqa: S608
 
@@ -101,20 +101,14 @@ class ProductAudit:
 
 
 def stored_rows(rows: Iterable[Row], first_id: int = 1, prev_hash: str = GENESIS_HASH) -> Iterator[tuple[Any, ...]]:
-    """Rows as Opscord stores them (``COLUMNS``), chained and hashed by Opscord's own functions.
-
-    ``extra`` must hold plain JSON values (Opscord's writer would stringify anything else first).
-    """
+    """Rows as Opscord stores them (``COLUMNS``), sealed by Opscord's own writer functions (canonical bodies)."""
     row_id, prev = first_id, prev_hash
     for row in rows:
-        duration = None if row.duration_seconds is None else round(float(row.duration_seconds), 3)
-        extra = row.extra
-        record = AuditRow(row_id, row.timestamp, row.user, row.command, row.approved_by, row.result, duration,
-                          row.channel, extra, prev, "")
-        digest = row_hash(canonical(record))
-        yield (row_id, row.timestamp, row.user, row.command, row.approved_by, row.result, duration, row.channel,
-               json.dumps(extra, ensure_ascii=False), prev, digest, *index_values(extra))
-        row_id, prev = row_id + 1, digest
+        sealed = seal(AuditEntry(user=row.user, command=row.command, result=row.result, approved_by=row.approved_by,
+                                 duration_seconds=row.duration_seconds, channel=row.channel, timestamp=row.timestamp,
+                                 extra=row.extra), row_id, prev)
+        yield sealed_params(sealed)
+        row_id, prev = row_id + 1, sealed.row.hash
 
 
 async def bulk_load(path: Path, rows: Iterable[Row], chunk: int = 50_000) -> None:

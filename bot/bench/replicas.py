@@ -39,7 +39,7 @@ LEASE_S = 5.0
 _RAW_TABLE = ("CREATE TABLE raw_audit (id BIGINT PRIMARY KEY, timestamp TEXT, \"user\" TEXT, command TEXT, "
               "approved_by TEXT, result TEXT, duration_seconds DOUBLE PRECISION, channel TEXT, extra TEXT, "
               "prev_hash TEXT, hash TEXT, user_id TEXT, service TEXT, environment TEXT, action TEXT, request_id TEXT, "
-              "interaction_id TEXT)")
+              "interaction_id TEXT, body BYTEA, mac TEXT)")
 
 
 async def _database(cluster: ThrowawayCluster, name: str) -> str:

@@ -32,6 +32,7 @@ from bot.store.changes import PutFact
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.trail import CheckpointNote
 
 log = logging.getLogger("bot.client")
 EXTENSION_PACKAGE = "cogs"
@@ -85,6 +86,7 @@ class OpsBot(commands.Bot):
                         "%d health watch(es) ended", len(report.interrupted), len(report.waiting_for),
                         len(report.ended), report.watches_ended)
         self.recovered.set()
+        await self.app.trail.start_keyed_chain()
         resumed = await self.app.incidents.resume()
         if resumed:
             log.warning("retrying %d page(s) or status page(s) that open incidents still lack", resumed)
@@ -135,20 +137,20 @@ class OpsBot(commands.Bot):
                 log.exception("posting an audit checkpoint failed")
             await asyncio.sleep(self.checkpoint_interval)
 
-    async def post_checkpoint(self) -> bool:
-        """Post the chain's head to the audit channel when it moved since the last checkpoint."""
-        due = await self.app.trail.checkpoint_due()
-        if due is None:
+    async def post_checkpoint(self, note: CheckpointNote | None = None) -> bool:
+        """Post a signed checkpoint of the chain's head to the audit channel when it moved since the last one
+        (or `note`, made on demand); an alarm instead when the chain failed its check since the last."""
+        note = note or await self.app.trail.checkpoint_due()
+        if note is None:
             return False
-        row_id, digest = due
         ref = self.app.config.channels.audit
         channel = resolve_channel(self, self.app.config.guild.id, ref)
         if channel is None:
             log.warning("audit channel %r not found; no checkpoint posted", ref)
             return False
-        await channel.send(f"🔏 Audit checkpoint: row {row_id}, hash `{digest}`.\nTo check a copy of the log "
-                           f"against it: `python -m bot audit verify --expect {row_id}:{digest}`")
-        await self.app.trail.checkpoint_posted(row_id, digest)
+        await channel.send(note.text, allowed_mentions=discord.AllowedMentions.none())
+        if note.checkpoint is not None:
+            await self.app.trail.checkpoint_posted(note.checkpoint)
         return True
 
     async def shutdown(self) -> None:
@@ -159,6 +161,11 @@ class OpsBot(commands.Bot):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.sync.flush(), 10)
             await asyncio.wait_for(self.reviews.flush(), 10)
+        if self.checkpoint_interval > 0:  # what the log held when Opscord stopped is witnessed
+            try:
+                await asyncio.wait_for(self.post_checkpoint(), 10)
+            except Exception as exc:  # the stop goes on
+                log.warning("no audit checkpoint at shutdown: %s", exc)
         await self.close()
 
     async def close(self) -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import asyncpg
+
+from bot.store.chain import ChainKey
 from bot.store.changes import Applied, Change, Conflict
 from bot.store.interface import Store
 from bot.store.postgres import PostgresStore, is_postgres_url
@@ -40,6 +43,7 @@ __all__ = [
     "Review",
     "SQLiteStore",
     "Store",
+    "StoreUnavailable",
     "TargetFacts",
     "VerifyResult",
     "is_postgres_url",
@@ -47,8 +51,19 @@ __all__ = [
 ]
 
 
-async def open_store(sqlite_path: Path, database_url: str | None = None) -> Store:
-    """PostgreSQL at `database_url` when it is a postgresql:// URL (replicas), else the embedded SQLite store."""
+class StoreUnavailable(RuntimeError):
+    """The database is there but refuses to be opened (e.g. PostgreSQL refuses the connection)."""
+
+
+async def open_store(sqlite_path: Path, database_url: str | None = None, *,
+                     chain_key: ChainKey | None = None) -> Store:
+    """PostgreSQL at `database_url` when it is a postgresql:// URL (replicas), else the embedded SQLite store.
+
+    With `chain_key`, every row appended carries its MAC (a keyed chain).
+    """
     if database_url and is_postgres_url(database_url):
-        return await PostgresStore.open(database_url)
-    return await SQLiteStore.open(sqlite_path)
+        try:
+            return await PostgresStore.open(database_url, chain_key=chain_key)
+        except asyncpg.PostgresError as exc:
+            raise StoreUnavailable(f"PostgreSQL refused: {exc}") from exc
+    return await SQLiteStore.open(sqlite_path, chain_key=chain_key)

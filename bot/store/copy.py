@@ -24,7 +24,7 @@ from bot.store.sqlite import SQLiteStore
 CHUNK = 20_000
 TABLES: dict[str, tuple[str, ...]] = {
     "audit_log": ("id", "timestamp", "user", "command", "approved_by", "result", "duration_seconds", "channel",
-                  "extra", "prev_hash", "hash", *INDEXED_KEYS),
+                  "extra", "prev_hash", "hash", *INDEXED_KEYS, "body", "mac"),
     "kv": ("key", "value"),
     "operations": OPERATION_FIELDS,
     "approvals": ("operation_id", "approver_id", "approver_name", "decision", "decided_at"),
@@ -71,6 +71,8 @@ def _converter(pg_type: str) -> Callable[[Any], Any]:
         return int
     if pg_type == "double precision":
         return float
+    if pg_type == "bytea":
+        return bytes
     return str
 
 

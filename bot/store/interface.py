@@ -12,6 +12,7 @@ import collections
 from collections.abc import AsyncIterator, Iterable
 from typing import Protocol
 
+from bot.store.chain import ChainKey
 from bot.store.changes import Applied, Change
 from bot.store.records import (
     Announcement,
@@ -136,8 +137,15 @@ class Store(Protocol):
     async def audit_hashes(self, row_ids: Iterable[int]) -> dict[int, str]:
         """The stored hash of each of these rows that exists."""
 
-    async def verify(self) -> VerifyResult:
-        """Walk the whole chain; name the first row that was altered, deleted or inserted out of band."""
+    async def audit_seal(self, row_id: int) -> tuple[str, str | None] | None:
+        """(hash, MAC or None) of one row; None when it does not exist."""
+
+    async def verify(self, *, key: ChainKey | None = None, after: tuple[int, str] | None = None) -> VerifyResult:
+        """Walk the chain; name the first row that was altered, deleted or inserted out of band.
+
+        With `key`, the MACs of a keyed chain are checked too. With `after` (id, hash) of a trusted
+        checkpoint, only the rows after it are walked (that row must still carry that hash).
+        """
 
     async def close(self) -> None:
         """Finish the queued writes, then close."""

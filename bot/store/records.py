@@ -43,6 +43,8 @@ class AuditRow:
     extra: dict[str, Any]
     prev_hash: str
     hash: str
+    mac: str | None = None
+    """HMAC-SHA256 of `hash` with the chain key, on rows written with a keyed chain (bot.store.chain)."""
 
     def export(self) -> dict[str, Any]:
         """The export object: the seed's seven keys first, then the rest."""
@@ -58,6 +60,8 @@ class AuditRow:
             out.setdefault(key, value)
         out["prev_hash"] = self.prev_hash
         out["hash"] = self.hash
+        if self.mac is not None:
+            out["mac"] = self.mac
         return out
 
 
@@ -69,6 +73,14 @@ class VerifyResult:
     ok: bool
     bad_row: int | None = None
     reason: str = ""
+    head: tuple[int, str] | None = None
+    """The last row walked (id, hash) when the chain held."""
+    keyed_from: int | None = None
+    """The first row carrying a MAC (a keyed chain from there on), if any."""
+    macs_checked: bool = False
+    """Whether those MACs were checked (the walk had the key)."""
+    since: int = 0
+    """Rows up to this one were trusted without walking them (an incremental verify)."""
 
     def __str__(self) -> str:
         if self.ok:

@@ -65,6 +65,12 @@ async def test_healthz_readyz_and_metrics(harness, status):
         await harness.wait_message(msg.id, "complete")
         await harness.settle()
         after = await scrape(session, status)
+        for _ in range(50):  # a run's duration is observed when its task ends, just after its last edit
+            if total(after, "opscord_operation_duration_seconds_count", action="deploy") - total(
+                    before, "opscord_operation_duration_seconds_count", action="deploy") >= 2:
+                break
+            await asyncio.sleep(0.1)
+            after = await scrape(session, status)
 
     def moved(name, **labels):
         return total(after, name, **labels) - total(before, name, **labels)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from bot.store.chain import Walker, index_values
+from bot.store.chain import ChainKey, Walker, first_finding, start_of
 from bot.store.changes import Append, Applied, Change, Fenced
 from bot.store.postgres import reads
 from bot.store.postgres.connection import WRITER_SETTINGS, Migration, bundled_migrations, connect, migrate
@@ -66,8 +66,10 @@ class _Careful(Exception):
 class PostgresStore:
     """The store on PostgreSQL. Open with `await PostgresStore.open(url)`; close with `await store.close()`."""
 
-    def __init__(self, url: str, writer: asyncpg.Connection[Any], pool: asyncpg.Pool[Any]) -> None:
+    def __init__(self, url: str, writer: asyncpg.Connection[Any], pool: asyncpg.Pool[Any],
+                 chain_key: ChainKey | None = None) -> None:
         self.url = url
+        self._key = chain_key
         self._writer = writer
         self._pool = pool
         self._queue: asyncio.Queue[tuple[Change, asyncio.Future[Applied]]] = asyncio.Queue()
@@ -82,8 +84,12 @@ class PostgresStore:
         """Called (with the database's reason) the moment a write is refused as fenced: the lease steps down."""
 
     @classmethod
-    async def open(cls, url: str, migrations: list[Migration] | None = None) -> PostgresStore:
-        """Connect, carry the schema forward through the pending migrations, open the read pool."""
+    async def open(cls, url: str, migrations: list[Migration] | None = None, *,
+                   chain_key: ChainKey | None = None) -> PostgresStore:
+        """Connect, carry the schema forward through the pending migrations, open the read pool.
+
+        With `chain_key`, every row this store appends carries its MAC (a keyed chain, bot.store.chain).
+        """
         writer = await connect(url, **WRITER_SETTINGS)
         try:
             try:
@@ -96,7 +102,7 @@ class PostgresStore:
         except BaseException:
             await writer.close()
             raise
-        return cls(url, writer, pool)
+        return cls(url, writer, pool, chain_key)
 
     # --- fencing ----------------------------------------------------------------------------------
     def standby(self) -> None:
@@ -209,7 +215,7 @@ class PostgresStore:
                 append = None if careful else lone_append(change)
                 if append is not None:
                     try:
-                        row, params = sign(append.entry, head)
+                        row, params = sign(append.entry, head, self._key)
                     except (UnicodeError, ValueError) as exc:
                         results.append(exc)
                         continue
@@ -218,7 +224,7 @@ class PostgresStore:
                     continue
                 await self._flush(conn, pending)
                 try:
-                    results.append(await apply_change(conn, change, head, epoch))
+                    results.append(await apply_change(conn, change, head, epoch, self._key))
                 except asyncpg.PostgresError as exc:
                     if exc.sqlstate == FENCED_SQLSTATE:
                         raise
@@ -354,21 +360,38 @@ class PostgresStore:
         """Stored hashes of these rows."""
         return await self._read(reads.audit_hashes, tuple(row_ids))
 
-    async def verify(self) -> VerifyResult:
-        """Walk the chain, then check that every indexed column still agrees with the hashed `extra`."""
-        walker, bad = Walker(), None
+    async def audit_seal(self, row_id: int) -> tuple[str, str | None] | None:
+        """(hash, MAC or None) of one row."""
+        return await self._read(reads.audit_seal, row_id)
+
+    async def verify(self, *, key: ChainKey | None = None, after: tuple[int, str] | None = None) -> VerifyResult:
+        """Walk the chain while the server checks the index columns against it (in its own process)."""
+        start: tuple[int, str, str | None] | None = None
+        if after is not None:
+            trusted = start_of(await self.audit_seal(after[0]), *after)
+            if isinstance(trusted, VerifyResult):
+                return trusted
+            start = trusted
+        walked, columns = await asyncio.gather(self._walk(key, start),
+                                               self._read(reads.columns_check, start[0] if start else 0))
+        return first_finding(walked, columns)
+
+    async def _walk(self, key: ChainKey | None, start: tuple[int, str, str | None] | None) -> VerifyResult:
+        walker = Walker(key, start)
+        after = start[0] if start else 0
         async with self._pool.acquire() as conn:
-            async for row, row_id, unreadable, indexed in reads.chain(conn):
-                failed = walker.step(row, row_id, unreadable)
-                if failed is not None:
-                    return failed
-                if bad is None and row is not None and index_values(row.extra) != indexed:
-                    bad = row_id
-        result = walker.result()
-        if bad is not None:
-            return VerifyResult(result.rows, False, bad,
-                                "an indexed column differs from the row's hashed content (altered?)")
-        return result
+            first = await reads.first_body(conn, after)
+            if first is None or first > after + 1:
+                async for records in reads.legacy_records(conn, after, first):
+                    failed = walker.feed_legacy(records)
+                    if failed is not None:
+                        return failed
+            if first is not None:
+                async for chunk in reads.body_records(conn, first):
+                    failed = walker.feed(chunk)
+                    if failed is not None:
+                        return failed
+        return walker.result()
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer, close the connections."""

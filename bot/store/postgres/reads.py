@@ -12,7 +12,15 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
-from bot.store.chain import GENESIS_HASH
+from bot.store.chain import (
+    GENESIS_HASH,
+    HEAD_FIELDS,
+    PLACEHOLDERS,
+    ChainRecord,
+    column_finding,
+    legacy_record,
+    row_of_record,
+)
 from bot.store.records import (
     INCIDENT_FIELDS,
     INDEXED_KEYS,
@@ -41,7 +49,7 @@ _LOCK_SELECT = ("SELECT l.service, l.environment, l.operation_id, l.holder_name,
 _DEPLOY_COLUMNS = ("id, operation_id, kind, service, environment, version, previous_version, status, requester, "
                    "started_at, finished_at, committed_at")
 AUDIT_COLUMNS = ('id, timestamp, "user", command, approved_by, result, duration_seconds, channel, extra, prev_hash, '
-                 "hash")
+                 f"hash, body, mac, {', '.join(INDEXED_KEYS)}")
 _OPEN = "status NOT IN ('resolved', 'opening', 'failed')"
 
 
@@ -209,16 +217,8 @@ async def counts(conn: Conn) -> StoreCounts:
 
 
 def audit_row(rec: asyncpg.Record) -> AuditRow:
-    """A stored row (ValueError/TypeError when it is unreadable)."""
-    duration = rec["duration_seconds"]
-    extra = json.loads(rec["extra"])
-    if not isinstance(extra, dict):
-        raise ValueError("extra is not a JSON object")
-    return AuditRow(
-        id=int(rec["id"]), timestamp=str(rec["timestamp"]), user=str(rec["user"]), command=str(rec["command"]),
-        approved_by=rec["approved_by"], result=str(rec["result"]),
-        duration_seconds=float(duration) if duration is not None else None, channel=rec["channel"],
-        extra=extra, prev_hash=str(rec["prev_hash"]), hash=str(rec["hash"]))
+    """A stored row (ValueError/TypeError when it is unreadable, or its columns disagree with its body)."""
+    return row_of_record(rec)
 
 
 async def audit_recent(conn: Conn, limit: int, user_id: str | None, user: str | None,
@@ -266,19 +266,25 @@ async def audit_chunk(conn: Conn, after_id: int, since: str | None, size: int) -
     return [audit_row(rec) for rec in recs]
 
 
-async def chain(conn: Conn, size: int = 5000
-                ) -> AsyncIterator[tuple[AuditRow | None, int, str | None, tuple[str | None, ...]]]:
-    """Every row in id order for the verifier: (row or None when unreadable, id, why, its indexed columns)."""
-    after = 0
-    columns = f"{AUDIT_COLUMNS}, {', '.join(INDEXED_KEYS)}"
-    while recs := await conn.fetch(f"SELECT {columns} FROM audit_log WHERE id > $1 "  # noqa: S608
-                                   "ORDER BY id LIMIT $2", after, size):
-        for rec in recs:
-            indexed = tuple(rec[key] for key in INDEXED_KEYS)
-            try:
-                yield audit_row(rec), int(rec["id"]), None, indexed
-            except (ValueError, TypeError) as exc:
-                yield None, int(rec["id"]), str(exc), indexed
+async def audit_seal(conn: Conn, row_id: int) -> tuple[str, str | None] | None:
+    """(hash, MAC or None) of one row."""
+    rec = await conn.fetchrow("SELECT hash, mac FROM audit_log WHERE id = $1", row_id)
+    return (str(rec[0]), rec[1]) if rec else None
+
+
+async def first_body(conn: Conn, after: int) -> int | None:
+    """The first row after `after` stored with its canonical bytes."""
+    found = await conn.fetchval("SELECT id FROM audit_log WHERE id > $1 AND body IS NOT NULL ORDER BY id LIMIT 1",
+                                after)
+    return int(found) if found is not None else None
+
+
+async def legacy_records(conn: Conn, after: int, before: int | None, size: int = 5000
+                         ) -> AsyncIterator[list[ChainRecord]]:
+    """Rows stored as columns (written before bodies existed) after `after` and before `before`, parsed, in chunks."""
+    while recs := await conn.fetch(f"SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id > $1 "  # noqa: S608
+                                   "AND ($2::bigint IS NULL OR id < $2) ORDER BY id LIMIT $3", after, before, size):
+        yield [legacy_record(rec) for rec in recs]
         after = int(recs[-1]["id"])
 
 
@@ -318,3 +324,50 @@ async def watches(conn: Conn, statuses: tuple[str, ...]) -> list[HealthWatch]:
     return [HealthWatch(*rec) for rec in await conn.fetch(
         f"SELECT {', '.join(WATCH_FIELDS)} FROM health_watches WHERE status = ANY($1::text[]) "  # noqa: S608
         "ORDER BY started_at", list(statuses))]
+
+
+async def body_records(conn: Conn, start: int, size: int = 20000) -> AsyncIterator[list[Any]]:
+    """(id, prev_hash, hash, mac, body) of every row from `start` on, in chunks, for the walk's fast path."""
+    after = start - 1
+    while recs := await conn.fetch("SELECT id, prev_hash, hash, mac, body FROM audit_log WHERE id > $1 "
+                                   "ORDER BY id LIMIT $2", after, size, record_class=_Plain):
+        yield recs
+        after = int(recs[-1][0])
+
+
+class _Plain(asyncpg.Record):
+    """Records unpacked as tuples by the walk."""
+
+
+_HEAD = "convert_from(substring(body FROM 1 FOR position('\\x0a'::bytea IN body) - 1), 'UTF8')::jsonb"
+_COLUMNS_DISAGREE = (  # a body's first line (one small parse) against its columns
+    f"SELECT id FROM audit_log WHERE id > $1 AND id <= $2 AND body IS NOT NULL "  # noqa: S608 - fixed names
+    f"AND ({_HEAD} IS DISTINCT FROM jsonb_build_array({', '.join(f'{chr(34)}{f}{chr(34)}' for f in HEAD_FIELDS)}) "
+    f"OR extra IS DISTINCT FROM '{PLACEHOLDERS['extra']}' "
+    "OR approved_by IS NOT NULL OR duration_seconds IS NOT NULL OR channel IS NOT NULL) ORDER BY id LIMIT 1")
+COLUMN_CHUNK = 50_000
+
+
+async def columns_check(conn: Conn, after: int) -> tuple[int, str] | None:
+    """The first row with a body after `after` whose columns disagree with it: (id, which and how).
+
+    The server finds candidates a chunk of ids at a time (beside the walk, in its own process); each is
+    confirmed and named by the reader's own parse. A chunk the server cannot read (a body that is
+    not a row) is checked row by row here. (Legacy rows' columns are checked by the walk.)
+    """
+    last = int(await conn.fetchval("SELECT COALESCE(MAX(id), 0) FROM audit_log"))
+    while after < last:
+        upto = min(last, after + COLUMN_CHUNK)
+        try:
+            found = await conn.fetchval(_COLUMNS_DISAGREE, after, upto)
+            candidates = [int(found)] if found is not None else []
+        except asyncpg.DataError:
+            candidates = [int(r[0]) for r in await conn.fetch(
+                "SELECT id FROM audit_log WHERE id > $1 AND id <= $2 AND body IS NOT NULL ORDER BY id", after, upto)]
+        for row_id in candidates:
+            rec = await conn.fetchrow(f"SELECT {AUDIT_COLUMNS} FROM audit_log WHERE id = $1", row_id)  # noqa: S608
+            problem = column_finding(rec) if rec is not None else None
+            if problem is not None:
+                return row_id, problem
+        after = candidates[-1] if candidates and candidates[-1] < upto else upto
+    return None

@@ -16,16 +16,16 @@ from typing import Any, TypeAlias
 import asyncpg
 
 from bot.store import changes as c
-from bot.store.chain import UnsignedRow, canonical_with, encode_extra, index_values, row_hash
+from bot.store.chain import PLACEHOLDERS, ChainKey, seal
 from bot.store.postgres.reads import OP_COLUMNS, decision, lock_of, operation
 from bot.store.postgres.reads import operation_of_record as operation_from
 from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditEntry, AuditRow, Operation
-from bot.times import now_iso, utc_timestamp
+from bot.times import now_iso
 
 Conn: TypeAlias = "asyncpg.Connection[Any]"
 AUDIT_INSERT = ('INSERT INTO audit_log (id, timestamp, "user", command, approved_by, result, duration_seconds, '
-                "channel, extra, prev_hash, hash, user_id, service, environment, action, request_id, interaction_id) "
-                "VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)")
+                "channel, extra, prev_hash, hash, user_id, service, environment, action, request_id, interaction_id, "
+                "body, mac) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19)")
 
 
 @dataclass
@@ -53,17 +53,15 @@ def _text_ok(*values: str | None) -> None:
                 raise ValueError("text with a NUL character cannot be stored")
 
 
-def sign(entry: AuditEntry, head: Head) -> tuple[AuditRow, tuple[Any, ...]]:
+def sign(entry: AuditEntry, head: Head, key: ChainKey | None = None) -> tuple[AuditRow, tuple[Any, ...]]:
     """The row an entry becomes after `head`, and its INSERT parameters; advances `head` (raises if unstorable)."""
-    extra_json, extra = encode_extra(entry.extra)
-    _text_ok(entry.user, entry.command, entry.approved_by, entry.channel, entry.timestamp, extra_json, entry.result)
-    duration = None if entry.duration_seconds is None else round(float(entry.duration_seconds), 3)
-    fields = UnsignedRow(head.row_id + 1, entry.timestamp or utc_timestamp(), entry.user, entry.command,
-                         entry.approved_by, entry.result, duration, entry.channel, head.hash)
-    digest = row_hash(canonical_with(fields, extra_json))
-    head.row_id, head.hash = fields.id, digest
-    return (AuditRow(*fields[:8], extra, fields.prev_hash, digest),
-            (*fields[:8], extra_json, fields.prev_hash, digest, *index_values(extra)))
+    sealed = seal(entry, head.row_id + 1, head.hash, key)
+    row = sealed.row
+    _text_ok(entry.user, entry.command, entry.approved_by, entry.channel, row.timestamp, entry.result,
+             *sealed.indexed)
+    head.row_id, head.hash = row.id, row.hash
+    return row, (row.id, row.timestamp, row.user, row.command, None, row.result, None, None,
+                 PLACEHOLDERS["extra"], row.prev_hash, row.hash, *sealed.indexed, sealed.body, row.mac)
 
 
 def lone_append(change: c.Change) -> c.Append | None:
@@ -73,7 +71,8 @@ def lone_append(change: c.Change) -> c.Append | None:
     return None
 
 
-async def apply_change(conn: Conn, change: c.Change, head: Head, epoch: int | None) -> c.Applied:
+async def apply_change(conn: Conn, change: c.Change, head: Head, epoch: int | None,
+                       key: ChainKey | None = None) -> c.Applied:
     """Apply every step in a savepoint; a conflict or an error rolls back just this change (and the head)."""
     start = Head(head.row_id, head.hash)
     rows: list[AuditRow] = []
@@ -83,7 +82,7 @@ async def apply_change(conn: Conn, change: c.Change, head: Head, epoch: int | No
         async with conn.transaction():
             for step in change.steps:
                 if isinstance(step, c.Append):
-                    row, params = sign(step.entry, head)
+                    row, params = sign(step.entry, head, key)
                     await conn.execute(AUDIT_INSERT, *params)
                     rows.append(row)
                 elif isinstance(step, c.ReserveIncident):

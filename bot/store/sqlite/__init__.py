@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
+from bot.store.chain import ChainKey, first_finding
 from bot.store.changes import Append, Applied, Change
 from bot.store.records import (
     Announcement,
@@ -52,7 +53,7 @@ READERS = 3
 _EXPORT_CHUNK = 2000
 
 
-def _commit_batch(conn: sqlite3.Connection, changes: list[Change]) -> list[Applied | Exception]:
+def _commit_batch(conn: sqlite3.Connection, changes: list[Change], key: ChainKey | None) -> list[Applied | Exception]:
     """One transaction for the whole batch; each change in its own savepoint (runs on the writer thread)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -60,7 +61,7 @@ def _commit_batch(conn: sqlite3.Connection, changes: list[Change]) -> list[Appli
         results: list[Applied | Exception] = []
         for change in changes:
             try:
-                applied, head = apply_change(conn, change, head)
+                applied, head = apply_change(conn, change, head, key)
             except Exception as exc:  # this change alone fails; the batch goes on
                 results.append(exc)
             else:
@@ -76,8 +77,9 @@ def _commit_batch(conn: sqlite3.Connection, changes: list[Change]) -> list[Appli
 class SQLiteStore:
     """The embedded store. Open with `await SQLiteStore.open(path)`; close with `await store.close()`."""
 
-    def __init__(self, path: Path, writer: Worker, readers: list[Worker]) -> None:
+    def __init__(self, path: Path, writer: Worker, readers: list[Worker], chain_key: ChainKey | None = None) -> None:
         self.path = path
+        self._key = chain_key
         self._writer = writer
         self._readers = readers
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
@@ -88,8 +90,12 @@ class SQLiteStore:
         self.appended: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    async def open(cls, path: Path, migrations: list[Migration] | None = None) -> SQLiteStore:
-        """Open (creating if needed) the database and carry it forward through the pending migrations."""
+    async def open(cls, path: Path, migrations: list[Migration] | None = None, *,
+                   chain_key: ChainKey | None = None) -> SQLiteStore:
+        """Open (creating if needed) the database and carry it forward through the pending migrations.
+
+        With `chain_key`, every row this store appends carries its MAC (a keyed chain, bot.store.chain).
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await open_worker(path, writer=True)
         try:
@@ -98,7 +104,7 @@ class SQLiteStore:
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, readers)
+        return cls(path, writer, readers, chain_key)
 
     # --- writing ----------------------------------------------------------------------------------
     async def apply(self, change: Change) -> Applied:
@@ -124,7 +130,8 @@ class SQLiteStore:
             while not self._queue.empty() and len(batch) < MAX_BATCH:
                 batch.append(self._queue.get_nowait())
             try:
-                results = await self._writer.run(partial(_commit_batch, changes=[change for change, _ in batch]))
+                results = await self._writer.run(partial(_commit_batch, changes=[change for change, _ in batch],
+                                                         key=self._key))
             except Exception as exc:  # the transaction itself failed (disk full, database locked): all fail
                 log.error("the store could not commit %d change(s): %s", len(batch), exc)
                 results = [exc] * len(batch)
@@ -266,13 +273,32 @@ class SQLiteStore:
         """Stored hashes of these rows."""
         return await self._read(partial(reads.audit_hashes, row_ids=tuple(row_ids)))
 
-    async def verify(self) -> VerifyResult:
-        """Walk the chain on a connection of its own."""
+    async def audit_seal(self, row_id: int) -> tuple[str, str | None] | None:
+        """(hash, MAC or None) of one row."""
+        return await self._read(partial(reads.audit_seal, row_id=row_id))
+
+    async def verify(self, *, key: ChainKey | None = None, after: tuple[int, str] | None = None) -> VerifyResult:
+        """Walk the chain on a connection of its own while another checks the index columns against it.
+
+        The walk hashes each stored body (Python, holding the GIL); the column check runs inside
+        SQLite (which lets go of the GIL), so on two cores the two take about as long as the longer.
+        """
         scan = await open_worker(self.path, writer=False)
+        check = await open_worker(self.path, writer=False)
         try:
-            return await scan.run(reads.verify)
+            start: tuple[int, str, str | None] | None = None
+            if after is not None:
+                trusted = await scan.run(partial(reads.trusted_start, row_id=after[0], digest=after[1]))
+                if isinstance(trusted, VerifyResult):
+                    return trusted
+                start = trusted
+            walked, columns = await asyncio.gather(
+                scan.run(partial(reads.walk_chain, key=key, start=start)),
+                check.run(partial(reads.columns_check, after=start[0] if start else 0)))
+            return first_finding(walked, columns)
         finally:
             await scan.close()
+            await check.close()
 
     async def close(self) -> None:
         """Commit what is queued, stop the writer, close the connections."""

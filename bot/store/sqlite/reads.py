@@ -7,7 +7,18 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
-from bot.store.chain import GENESIS_HASH, walk
+from bot.store.chain import (
+    GENESIS_HASH,
+    HEAD_FIELDS,
+    PLACEHOLDERS,
+    ChainKey,
+    ChainRecord,
+    Walker,
+    column_finding,
+    legacy_record,
+    row_of_record,
+    start_of,
+)
 from bot.store.records import (
     INCIDENT_FIELDS,
     INDEXED_KEYS,
@@ -35,7 +46,8 @@ _LOCK_SELECT = ("SELECT l.service, l.environment, l.operation_id, l.holder_name,
                 "FROM locks l LEFT JOIN operations o ON o.id = l.operation_id")
 _DEPLOY_COLUMNS = ("id, operation_id, kind, service, environment, version, previous_version, status, requester, "
                    "started_at, finished_at, committed_at")
-_AUDIT_COLUMNS = "id, timestamp, user, command, approved_by, result, duration_seconds, channel, extra, prev_hash, hash"
+_AUDIT_COLUMNS = ("id, timestamp, user, command, approved_by, result, duration_seconds, channel, extra, prev_hash, "
+                  f"hash, body, mac, {', '.join(INDEXED_KEYS)}")
 
 
 def _operation(rec: sqlite3.Row) -> Operation:
@@ -196,16 +208,8 @@ def counts(conn: sqlite3.Connection) -> StoreCounts:
 
 
 def audit_row(rec: sqlite3.Row) -> AuditRow:
-    """A stored row (ValueError/TypeError when it is unreadable)."""
-    duration = rec["duration_seconds"]
-    extra = json.loads(rec["extra"])
-    if not isinstance(extra, dict):
-        raise ValueError("extra is not a JSON object")
-    return AuditRow(
-        id=int(rec["id"]), timestamp=str(rec["timestamp"]), user=str(rec["user"]), command=str(rec["command"]),
-        approved_by=rec["approved_by"], result=str(rec["result"]),
-        duration_seconds=float(duration) if duration is not None else None, channel=rec["channel"],
-        extra=extra, prev_hash=str(rec["prev_hash"]), hash=str(rec["hash"]))
+    """A stored row (ValueError/TypeError when it is unreadable, or its columns disagree with its body)."""
+    return row_of_record(rec)
 
 
 def audit_recent(conn: sqlite3.Connection, limit: int, user_id: str | None, user: str | None,
@@ -249,6 +253,12 @@ def audit_hashes(conn: sqlite3.Connection, row_ids: tuple[int, ...]) -> dict[int
     return found
 
 
+def audit_seal(conn: sqlite3.Connection, row_id: int) -> tuple[str, str | None] | None:
+    """(hash, MAC or None) of one row."""
+    rec = conn.execute("SELECT hash, mac FROM audit_log WHERE id = ?", (row_id,)).fetchone()
+    return (str(rec[0]), rec[1]) if rec else None
+
+
 def audit_chunk(conn: sqlite3.Connection, after_id: int, since: str | None, size: int) -> list[AuditRow]:
     """The next rows after `after_id` in chain order."""
     if since is None:
@@ -259,25 +269,76 @@ def audit_chunk(conn: sqlite3.Connection, after_id: int, since: str | None, size
         f"SELECT {_AUDIT_COLUMNS} FROM audit_log {sql} ORDER BY id LIMIT ?", (*params, size))]  # noqa: S608
 
 
-def _chain(conn: sqlite3.Connection) -> Iterator[tuple[AuditRow | None, int, str | None]]:
-    for rec in conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY id"):  # noqa: S608
+_COLUMNS_DISAGREE = (  # a body's first line against its columns, as the same canonical JSON text: no parse
+    "SELECT id FROM audit_log WHERE id > ? AND id <= ? AND body IS NOT NULL "  # noqa: S608 - fixed names
+    f"AND (CAST(substr(body, 1, instr(body, x'0a') - 1) AS TEXT) IS NOT json_array({', '.join(HEAD_FIELDS)}) "
+    f"OR extra IS NOT '{PLACEHOLDERS['extra']}' "
+    "OR approved_by IS NOT NULL OR duration_seconds IS NOT NULL OR channel IS NOT NULL) ORDER BY id LIMIT 1")
+"""Rows whose columns may disagree with their body. SQLite writes JSON text as Python's json does (the
+same escapes), so an intact row never matches; one that does is confirmed by `column_finding`."""
+COLUMN_CHUNK = 50_000
+
+
+def _legacy_records(conn: sqlite3.Connection, after: int, before: int | None) -> Iterator[ChainRecord]:
+    """Rows stored as columns (written before bodies existed), parsed back into rows."""
+    where, params = ("id > ? AND id < ?", (after, before)) if before is not None else ("id > ?", (after,))
+    for rec in conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {where} ORDER BY id",  # noqa: S608
+                            params):
+        yield legacy_record(rec)
+
+
+def trusted_start(conn: sqlite3.Connection, row_id: int, digest: str) -> tuple[int, str, str | None] | VerifyResult:
+    """The row a trusted checkpoint names, to walk on from; or why it cannot be (it is gone, or differs)."""
+    return start_of(audit_seal(conn, row_id), row_id, digest)
+
+
+def walk_chain(conn: sqlite3.Connection, key: ChainKey | None, start: tuple[int, str, str | None] | None
+               ) -> VerifyResult:
+    """Walk the rows after `start` (the genesis when None): legacy rows re-hashed, then bodies hashed as stored."""
+    walker = Walker(key, start)
+    after = start[0] if start else 0
+    rec = conn.execute("SELECT id FROM audit_log WHERE id > ? AND body IS NOT NULL ORDER BY id LIMIT 1",
+                       (after,)).fetchone()
+    first_body = int(rec[0]) if rec else None
+    if first_body is None or first_body > after + 1:
+        failed = walker.feed_legacy(_legacy_records(conn, after, first_body))
+        if failed is not None or first_body is None:
+            return failed or walker.result()
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    cursor.execute("SELECT id, prev_hash, hash, mac, body FROM audit_log WHERE id >= ? ORDER BY id", (first_body,))
+    failed = walker.feed(cursor)
+    return failed or walker.result()
+
+
+def columns_check(conn: sqlite3.Connection, after: int) -> tuple[int, str] | None:
+    """The first row with a body after `after` whose columns disagree with it: (id, which and how).
+
+    SQL finds the candidates (inside SQLite, without the GIL: this runs beside the walk); each is
+    confirmed and named by the reader's own parse. A stretch SQL cannot parse (a body that is not
+    JSON) is checked row by row. (A legacy row's columns are checked by the walk, which parses them.)
+    """
+    last = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM audit_log").fetchone()[0])
+    upto = last
+    while after < last:
         try:
-            yield audit_row(rec), int(rec["id"]), None
-        except (ValueError, TypeError) as exc:
-            yield None, int(rec["id"]), str(exc)
-
-
-def verify(conn: sqlite3.Connection) -> VerifyResult:
-    """Walk the chain, then check that every indexed column still agrees with the hashed `extra`."""
-    result = walk(_chain(conn))
-    if not result.ok:
-        return result
-    checks = " OR ".join(f"{key} IS NOT CAST(json_extract(extra, '$.{key}') AS TEXT)" for key in INDEXED_KEYS)
-    rec = conn.execute(f"SELECT id FROM audit_log WHERE {checks} ORDER BY id LIMIT 1").fetchone()  # noqa: S608
-    if rec is not None:
-        return VerifyResult(result.rows, False, int(rec[0]),
-                            "an indexed column differs from the row's hashed content (altered?)")
-    return result
+            rec = conn.execute(_COLUMNS_DISAGREE, (after, upto)).fetchone()
+            candidates = [int(rec[0])] if rec else []
+        except sqlite3.Error:  # a body SQL cannot read: narrow it down, then read that stretch row by row
+            if upto - after > COLUMN_CHUNK:
+                upto = after + COLUMN_CHUNK
+                continue
+            candidates = [int(r[0]) for r in conn.execute(
+                "SELECT id FROM audit_log WHERE id > ? AND id <= ? AND body IS NOT NULL ORDER BY id", (after, upto))]
+        for row_id in candidates:
+            found = conn.execute(f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE id = ?",  # noqa: S608
+                                 (row_id,)).fetchone()
+            problem = column_finding(found)
+            if problem is not None:
+                return row_id, problem
+        after = candidates[-1] if candidates and candidates[-1] < upto else upto
+        upto = last
+    return None
 
 
 _REVIEW_SELECT = f"SELECT {', '.join(REVIEW_FIELDS)} FROM break_glass_reviews"  # noqa: S608 - fixed names

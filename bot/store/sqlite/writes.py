@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.store import changes as c
-from bot.store.chain import GENESIS_HASH, UnsignedRow, canonical_with, encode_extra, index_values, row_hash
-from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditEntry, AuditRow, Decision, Operation
+from bot.store.chain import GENESIS_HASH, PLACEHOLDERS, ChainKey, Sealed, seal
+from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditRow, Decision, Operation
 from bot.store.sqlite.reads import lock_of, operation_of
-from bot.times import now_iso, utc_timestamp
+from bot.times import now_iso
 
-_AUDIT_INSERT = ("INSERT INTO audit_log (id, timestamp, user, command, approved_by, result, duration_seconds, channel,"
-                 " extra, prev_hash, hash, user_id, service, environment, action, request_id, interaction_id)"
-                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+AUDIT_INSERT = ("INSERT INTO audit_log (id, timestamp, user, command, approved_by, result, duration_seconds, channel,"
+                " extra, prev_hash, hash, user_id, service, environment, action, request_id, interaction_id, body,"
+                " mac) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 @dataclass
@@ -41,7 +41,8 @@ class _Conflicted(Exception):
         self.conflict = conflict
 
 
-def apply_change(conn: sqlite3.Connection, change: c.Change, head: Head) -> tuple[c.Applied, Head]:
+def apply_change(conn: sqlite3.Connection, change: c.Change, head: Head,
+                 key: ChainKey | None = None) -> tuple[c.Applied, Head]:
     """Apply every step in a savepoint; on a conflict or an error roll back just this change.
 
     A change that is one audit row needs no savepoint: its one INSERT either happens or not, and
@@ -55,7 +56,7 @@ def apply_change(conn: sqlite3.Connection, change: c.Change, head: Head) -> tupl
         operation: Operation | None = None
         for step in change.steps:
             if isinstance(step, c.Append):
-                rows.append(_append(conn, step, head))
+                rows.append(_append(conn, step, head, key))
             elif isinstance(step, c.ReserveIncident):
                 incident_id = _reserve_incident(conn, step)
             else:
@@ -270,27 +271,15 @@ def _update_incident(conn: sqlite3.Connection, step: c.UpdateIncident) -> None:
                  (*step.fields.values(), step.incident_id))
 
 
-def _signed(entry: AuditEntry, head: Head) -> tuple[AuditRow, tuple[object, ...]]:
-    """The row an entry becomes after `head`, and its INSERT parameters (raises if it cannot be stored)."""
-    extra_json, extra = encode_extra(entry.extra)
-    for text in (entry.user, entry.command, entry.approved_by, entry.channel, entry.timestamp):
-        if text is not None:
-            text.encode()  # a lone surrogate fails here, before any statement runs
-    duration = None if entry.duration_seconds is None else round(float(entry.duration_seconds), 3)
-    fields = UnsignedRow(head.row_id + 1, entry.timestamp or utc_timestamp(), entry.user, entry.command,
-                         entry.approved_by, entry.result, duration, entry.channel, head.hash)
-    digest = row_hash(canonical_with(fields, extra_json))
-    head.row_id, head.hash = fields.id, digest
-    return (AuditRow(*fields[:8], extra, fields.prev_hash, digest),
-            (*fields[:8], extra_json, fields.prev_hash, digest, *index_values(extra)))
+def sealed_params(sealed: Sealed) -> tuple[object, ...]:
+    """The INSERT parameters of a sealed row: its body, and the columns beside it (placeholders and index)."""
+    row = sealed.row
+    return (row.id, row.timestamp, row.user, row.command, None, row.result, None, None,
+            PLACEHOLDERS["extra"], row.prev_hash, row.hash, *sealed.indexed, sealed.body, row.mac)
 
 
-def _append(conn: sqlite3.Connection, step: c.Append, head: Head) -> AuditRow:
-    before = Head(head.row_id, head.hash)
-    row, params = _signed(step.entry, head)
-    try:
-        conn.execute(_AUDIT_INSERT, params)
-    except BaseException:
-        head.row_id, head.hash = before.row_id, before.hash
-        raise
-    return row
+def _append(conn: sqlite3.Connection, step: c.Append, head: Head, key: ChainKey | None) -> AuditRow:
+    sealed = seal(step.entry, head.row_id + 1, head.hash, key)
+    conn.execute(AUDIT_INSERT, sealed_params(sealed))
+    head.row_id, head.hash = sealed.row.id, sealed.row.hash
+    return sealed.row
