@@ -6,7 +6,7 @@ nothing says "Deploying…" unless the operation holds its lock, and every refus
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -18,7 +18,10 @@ from bot.errors import LockHeld, OpscordError, ValidationFailed
 from bot.pipeline import messages
 from bot.pipeline.access import Access
 from bot.pipeline.entries import call_entry, operation_entry
+from bot.pipeline.plans import Plan, Plans
 from bot.pipeline.policy import PolicyEngine
+from bot.pipeline.quorum import dump_slots
+from bot.pipeline.stepup import check_phrase
 from bot.pipeline.types import AlreadyHandled, Invocation, OperationInput, Refused
 from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
@@ -30,7 +33,6 @@ from integrations.errors import IntegrationError
 log = logging.getLogger("bot.pipeline")
 
 SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-REPLICA_READ_SECONDS = 1.5  # Discord allows 3 s for the first reply to a command
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class Requests:
         self._access = access
         self._providers = providers
         self.policy = PolicyEngine(config.policy, config.freezes, confirm_minutes=config.operations.confirm_minutes)
+        self.plans = Plans(store, providers, self.policy)
 
     async def refuse(self, inp: OperationInput, call: Invocation, sentence: str, result: str) -> Refused:
         """Audit a refusal of this request; the returned exception carries the sentence."""
@@ -61,10 +64,28 @@ class Requests:
                                             environment=inp.environment, action=inp.action))
         return Refused(sentence, result)
 
-    async def accept(self, inp: OperationInput, call: Invocation) -> Accepted:
-        """Record the request (raises `Refused`, already audited, when it cannot be accepted)."""
+    async def step_up(self, inp: OperationInput, call: Invocation) -> str | None:
+        """The phrase (the service name) the requester must type first, if the request's policy row wants one.
+
+        None too when the request would be refused anyway: submitting it says why, audited.
+        """
         try:
-            op = await self._prepare(inp, call)
+            svc = self._validate(inp)
+            self._access.require_operate(call, inp)
+            facts = await self._store.target(inp.service, inp.environment)
+            policy_action = (await self._what_changes(inp, facts))[3]
+            req = self.policy.decide(policy_action, inp.environment, inp.service)
+        except (OpscordError, IntegrationError):
+            return None
+        return svc.name if req.confirm_phrase else None
+
+    async def accept(self, inp: OperationInput, call: Invocation, *, phrase: str | None = None) -> Accepted:
+        """Record the request (raises `Refused`, already audited, when it cannot be accepted).
+
+        `phrase` is what the requester typed to confirm it, where its policy row asks for that.
+        """
+        try:
+            op = await self._prepare(inp, call, phrase)
         except OpscordError as exc:
             raise await self.refuse(inp, call, exc.message, exc.result) from None
         except IntegrationError as exc:  # e.g. a provider whose secret variable is not set
@@ -75,7 +96,9 @@ class Requests:
             CreateOperation(op),
             TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)) if runs_now else None,
             Append(operation_entry(op, "started" if runs_now else "requested", call=call,
-                                   needs=None if runs_now else op.status.removeprefix("pending_"))),
+                                   needs=None if runs_now else op.status.removeprefix("pending_"),
+                                   plan=plan.digest if (plan := Plan.load(op.plan)) else None,
+                                   step_up="service name typed" if phrase and phrase.strip() == op.service else None)),
         ))
         if applied.conflict is not None and applied.conflict.reason == "duplicate":
             raise AlreadyHandled(call.interaction_id)
@@ -83,7 +106,7 @@ class Requests:
             raise await self.refuse(inp, call, messages.locked(applied.conflict.lock), LockHeld.result)
         return Accepted(op)
 
-    async def _prepare(self, inp: OperationInput, call: Invocation) -> Operation:
+    async def _prepare(self, inp: OperationInput, call: Invocation, phrase: str | None) -> Operation:
         svc = self._validate(inp)
         self._access.require_operate(call, inp)
         facts = await self._store.target(inp.service, inp.environment)
@@ -92,6 +115,7 @@ class Requests:
         if facts.lock is not None:
             raise LockHeld(messages.locked(facts.lock))
         req = self.policy.decide(policy_action, inp.environment, inp.service)
+        check_phrase(req, svc.name, policy_action, phrase)
         if req.approvals:
             status = "pending_approval"
         elif req.confirm:
@@ -100,7 +124,7 @@ class Requests:
             status = "approved"
         minutes = req.expiry_minutes if req.approvals else self.policy.expiry_of_confirmation(req)
         expires = iso(datetime.now(UTC) + timedelta(minutes=minutes)) if status != "approved" else None
-        return Operation(
+        op = Operation(
             id=f"op-{secrets.token_hex(5)}", action=inp.action, policy_action=policy_action, service=inp.service,
             environment=inp.environment, version=version, previous_version=previous, replicas=inp.replicas,
             current_replicas=current_replicas, command=call.command, requester_id=call.actor.id,
@@ -108,7 +132,10 @@ class Requests:
             channel_name=call.channel_name, approvals_required=req.approvals, approver_roles=req.approver_roles,
             confirm=req.confirm, status=status, created_at=now_iso(), expires_at=expires,
             holder=str(THIS_PROCESS) if status == "approved" else None, interaction_id=call.interaction_id,
-            revision=1, shown_revision=0)
+            revision=1, shown_revision=0, quorum=dump_slots(req.slots) if req.row.require else None)
+        if status == "approved":
+            return op  # nobody is asked: nothing to bind
+        return dataclasses.replace(op, plan=(await self.plans.plan(op, facts, req.freeze)).dump())
 
     async def _what_changes(self, inp: OperationInput, facts: TargetFacts
                             ) -> tuple[str | None, str | None, int | None, str]:
@@ -121,7 +148,7 @@ class Requests:
                                        f"to roll back to.")
             return facts.rollback_version, facts.current_version, None, "rollback"
         if inp.action == "scale":
-            current = await self._current_replicas(inp.service, inp.environment, facts)
+            current = await self.plans.current_replicas(inp.service, inp.environment, facts)
             # Unknown current count: treat it as a scale down, the safer reading.
             up = current is not None and inp.replicas is not None and inp.replicas >= current
             return None, None, current, "scale_up" if up else "scale_down"
@@ -146,18 +173,3 @@ class Requests:
                 raise ValidationFailed(f"Replicas for {svc.name} must be between {low} and {high}; "
                                        f"got {inp.replicas}.")
         return svc
-
-    async def _current_replicas(self, service: str, environment: str, facts: TargetFacts) -> int | None:
-        """The live count (bounded: the member waits for the first reply), else the last /scale."""
-        scaler = self._providers.scaler(service)
-        if scaler is not None:
-            try:
-                async with asyncio.timeout(REPLICA_READ_SECONDS):
-                    count = await scaler.current_replicas(service, environment)
-            except (IntegrationError, TimeoutError) as exc:
-                log.warning("could not read replicas of %s/%s: %s", service, environment,
-                            exc or f"no answer within {REPLICA_READ_SECONDS} s")
-                count = None
-            if count is not None:
-                return count
-        return facts.last_scale

@@ -114,6 +114,10 @@ class Operation:
     progress: str | None = None
     revision: int = 1
     shown_revision: int = 1
+    quorum: str | None = None
+    """The approval slots of a mixed-role quorum (JSON: one list of capabilities per slot); None: N-of-M."""
+    plan: str | None = None
+    """The plan its approvers were shown (JSON, see bot.pipeline.plans); None for requests made before plans."""
 
     def expired(self, at: datetime | None = None) -> bool:
         """Whether the time for approval or confirmation is over."""
@@ -131,6 +135,8 @@ class Decision:
     approver_name: str
     decision: str
     decided_at: str
+    roles: tuple[str, ...] | None = None
+    """The capabilities the approver held when they decided (None: recorded before roles were kept)."""
 
 
 @dataclass(frozen=True)

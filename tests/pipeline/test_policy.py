@@ -14,7 +14,7 @@ SEED_EXPECTATIONS = [
     ("scale_up", "production", "No approval needed."),
     ("scale_down", "production", "Requires approval from a team lead."),
     ("scale_down", "staging", "No approval needed."),
-    ("migrate", "production", "Requires 2 approvals from different people (team lead or dba)."),
+    ("migrate", "production", "Requires 2 approvals from different people (team lead or DBA)."),
     ("migrate", "staging", "No approval needed."),
 ]
 
