@@ -85,13 +85,13 @@ class Plan:
     def changes(self, fresh: Plan) -> list[str]:
         """What differs in `fresh`, in plain words (empty when nothing the approvers saw changed)."""
         was, now = dict(self.facts), dict(fresh.facts)
-        said = []
+        said: list[str] = []
         for key in dict.fromkeys([*was, *now]):
             before, after = was.get(key, "none"), now.get(key, "none")
             if before == after:
                 continue
-            if key == "last_deploy":
-                said.append(f"another deploy landed ({after})")
+            if key == "last_deploy":  # the cause first: the differences it made follow
+                said.insert(0, f"another deploy landed ({after})")
             elif key == "freeze":
                 said.append("a change freeze began: " + after if before == "none" else
                             "the change freeze ended" if after == "none" else f"the change freeze is now {after}")

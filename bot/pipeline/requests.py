@@ -77,7 +77,11 @@ class Requests:
             req = self.policy.decide(policy_action, inp.environment, inp.service)
         except (OpscordError, IntegrationError):
             return None
-        return svc.name if req.confirm_phrase else None
+        if not req.confirm_phrase:
+            return None
+        await self._store.append(call_entry(call, "step_up", service=inp.service, environment=inp.environment,
+                                            action=policy_action, step_up="asked for the service name"))
+        return svc.name
 
     async def accept(self, inp: OperationInput, call: Invocation, *, phrase: str | None = None) -> Accepted:
         """Record the request (raises `Refused`, already audited, when it cannot be accepted).
@@ -115,7 +119,7 @@ class Requests:
         if facts.lock is not None:
             raise LockHeld(messages.locked(facts.lock))
         req = self.policy.decide(policy_action, inp.environment, inp.service)
-        check_phrase(req, svc.name, policy_action, phrase)
+        check_phrase(req, svc.name, policy_action, phrase, cli=call.via == "cli")
         if req.approvals:
             status = "pending_approval"
         elif req.confirm:

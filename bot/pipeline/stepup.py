@@ -12,15 +12,15 @@ from bot.errors import PermissionDenied
 from bot.pipeline.policy import Requirement
 
 
-def check_phrase(req: Requirement, service: str, action: str, phrase: str | None) -> None:
+def check_phrase(req: Requirement, service: str, action: str, phrase: str | None, *, cli: bool = False) -> None:
     """Refuse (`PermissionDenied`) unless the row needs no phrase or `phrase` is the service name (surrounding
     spaces aside)."""
     if not req.confirm_phrase:
         return
     verb = action.replace("_", " ")
     if phrase is None:
-        raise PermissionDenied(f"This {verb} needs a step-up confirmation: type the service name ({service}) "
-                               "to confirm it. Nothing was requested.")
+        how = f"run it again with --phrase {service}" if cli else f"type the service name ({service}) to confirm it"
+        raise PermissionDenied(f"This {verb} needs a step-up confirmation: {how}. Nothing was requested.")
     if phrase.strip() != service:
         raise PermissionDenied(f"That is not the service name, so the {verb} was not requested. Type {service} "
                                "exactly to confirm it.")
