@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from bot.config import FreezeWindow, PolicyRow
 from bot.errors import Frozen
-from bot.pipeline.quorum import Slot, article, describe, role_phrase, slots_for
+from bot.pipeline.quorum import Slot, article, counted, describe, role_phrase, slot_phrase, slots_for
 
 __all__ = ["SEED_MATRIX", "PolicyEngine", "Requirement", "article", "role_phrase"]
 
@@ -69,7 +69,8 @@ class Requirement:
             need = f"Requires approval from {describe(self.row.require)} (different people)"
             extra = self.approvals - sum(self.row.require.values())
             if extra:
-                need += f", and {extra} more from " + " or ".join(role_phrase(r) for r in self.row.approver_roles)
+                need += f", and {extra} more from " + counted(slot_phrase(frozenset(self.row.approver_roles)),
+                                                              extra).removeprefix(f"{extra} ")
             return need + "." + (" The requester also confirms." if self.confirm else "")
         if self.approvals:
             roles = " or ".join(role_phrase(r) for r in self.approver_roles)
@@ -152,6 +153,10 @@ class PolicyEngine:
             line2 += f" Approvals expire after {req.expiry_minutes} minutes."
         if req.confirm_phrase:
             line2 += " Step-up: the requester types the service name to confirm before the request is submitted."
+        if req.approvals or req.confirm:
+            line2 += (" Approvals are bound to the plan on the request's card: if it changes before the run, they "
+                      "are void.") if req.approvals else (" The confirmation is bound to the plan on the request's "
+                                                          "card: if it changes before the run, it is void.")
         if req.confirm:
             line2 += f" The requester has {self.expiry_of_confirmation(req)} minutes to confirm."
         return f"{line1}\n{line2}"

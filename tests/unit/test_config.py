@@ -77,6 +77,35 @@ def test_cross_references():
     }
 
 
+def quorum_problems(*rows):
+    raw = {"guild": {"id": 1}, "roles": {"operator": ["ops"], "team_lead": ["lead"], "dba": ["dba"]},
+           "environments": [{"name": "prod"}], "policy": list(rows)}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    return [str(p) for p in err.value.problems]
+
+
+def test_a_quorum_row_names_known_roles_with_counts_of_at_least_one():
+    assert parse_config({"guild": {"id": 1}, "roles": {"team_lead": ["lead"], "dba": ["dba"]},
+                         "environments": [{"name": "prod"}],
+                         "policy": [{"action": "migrate", "require": {"team_lead": 1, "dba": 1},
+                                     "confirm_phrase": True}]}).policy[0].require == {"team_lead": 1, "dba": 1}
+    assert quorum_problems({"action": "migrate", "require": {"team_lead": 1, "release_manager": 1}}) == [
+        "policy[0].require.release_manager: undefined role 'release_manager' (the roles are: dba, operator, "
+        "team_lead)"]
+    assert quorum_problems({"action": "migrate", "require": {"team_lead": 1, "dba": 0}}) == [
+        "policy[0].require: each role needs at least 1 approval (dba has 0); leave a role out instead"]
+    assert quorum_problems({"action": "deploy", "require": {"dba": 1}, "approvals": 2,
+                            "approver_roles": ["team_lead"]}) == [
+        "policy[0].require: give either require (approvals by role) or approvals with approver_roles, not both"]
+    assert quorum_problems({"action": "deploy", "require": {"dba": 11}}) == [
+        "policy[0].require: asks for more than 10 approvals in all"]
+    assert quorum_problems({"action": "deploy", "require": {"dba": "one"}}) == [
+        "policy[0].require.dba: must be a whole number"]
+    assert quorum_problems({"action": "deploy", "confirm_phrase": "maybe"}) == [
+        "policy[0].confirm_phrase: must be true or false"]
+
+
 def test_bad_regex_and_missing_file(tmp_path, capsys):
     raw = {"guild": {"id": 1}, "roles": {}, "environments": [{"name": "p"}],
            "services": [{"name": "a", "environments": ["p"], "version_pattern": "v(("}]}
