@@ -187,3 +187,13 @@ def test_check_config_lists_what_bites_in_one_pass(tmp_path, capsys, monkeypatch
         "services[0].pager: environment variable OPSCORD_TEST_PD_KEY is not set",
     ])
     assert not any("Input should" in line or "Value error" in line or "String should" in line for line in lines)
+
+
+def test_the_example_configs_commented_quorum_row_is_valid_once_uncommented(tmp_path):
+    text = EXAMPLE_CONFIG.read_text()
+    block = text[text.index("# [[policy]]"):text.index("# The seed's approval matrix")]
+    own = tmp_path / "opscord.toml"
+    own.write_text(text.replace(block, "\n".join(line[2:] for line in block.strip().splitlines()) + "\n\n"))
+    config = load_config(own)
+    assert config.policy[0].require == {"team_lead": 1, "dba": 1} and config.policy[0].confirm_phrase
+    assert len(config.policy) == 6
