@@ -197,3 +197,13 @@ def test_the_example_configs_commented_quorum_row_is_valid_once_uncommented(tmp_
     config = load_config(own)
     assert config.policy[0].require == {"team_lead": 1, "dba": 1} and config.policy[0].confirm_phrase
     assert len(config.policy) == 6
+
+
+def test_a_role_used_only_by_a_quorum_is_a_used_role(tmp_path, capsys):
+    text = EXAMPLE_CONFIG.read_text().replace("id = 100000000000000001", OWN_GUILD)
+    text = text.replace('approvals = 2\napprover_roles = ["team_lead", "dba"]', 'require = { team_lead = 1, dba = 1 }', 1)
+    text = text.replace('audit = ["viewer", "operator", "team_lead", "dba", "incident_commander"]',
+                        'audit = ["viewer", "operator", "team_lead", "incident_commander"]', 1)
+    path = tmp_path / "quorum.toml"
+    path.write_text(text)
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().err
