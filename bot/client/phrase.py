@@ -36,7 +36,7 @@ class PhraseForms:
         """A modal was sent; forget the ones long past (a submitted modal stays known until its time is up)."""
         now = time.monotonic()
         self._until = {key: until for key, until in self._until.items() if until > now - 60}
-        self._until[custom_id] = now + seconds
+        self._until[custom_id] = now + seconds + 5  # past discord.py's own timeout: never both answer
 
     def open(self, custom_id: str) -> bool:
         """Whether a modal with this custom_id is still open here."""
