@@ -185,7 +185,8 @@ class Plans:
             except IntegrationError as exc:
                 planned = ProviderPlan((f"unknown: {exc}",))
         now = None
-        if look and isinstance(provider, PlanContext):
+        if look and op.action in ("deploy", "rollback") and isinstance(provider, PlanContext):  # a scale has
+            # read the replica count already: no second wait before the first reply
             try:
                 async with asyncio.timeout(READ_SECONDS):
                     now = await provider.plan_context(request)

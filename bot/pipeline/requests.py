@@ -67,20 +67,22 @@ class Requests:
     async def step_up(self, inp: OperationInput, call: Invocation) -> str | None:
         """The phrase (the service name) the requester must type first, if the request's policy row wants one.
 
-        None too when the request would be refused anyway: submitting it says why, audited.
+        None too when the request would be refused anyway: submitting it says why, audited. Nothing is read
+        but the config (the first reply is due within Discord's 3 s and the request itself reads the rest),
+        so a scale asks when the row of either direction wants it: which one applies needs the live count.
         """
         try:
             svc = self._validate(inp)
             self._access.require_operate(call, inp)
-            facts = await self._store.target(inp.service, inp.environment)
-            policy_action = (await self._what_changes(inp, facts))[3]
-            req = self.policy.decide(policy_action, inp.environment, inp.service)
-        except (OpscordError, IntegrationError):
+            actions = ("scale_up", "scale_down") if inp.action == "scale" else (inp.action,)
+            wanted = [a for a in actions if self.policy.decide(a, inp.environment, inp.service).confirm_phrase]
+        except OpscordError:
             return None
-        if not req.confirm_phrase:
+        if not wanted:
             return None
         await self._store.append(call_entry(call, "step_up", service=inp.service, environment=inp.environment,
-                                            action=policy_action, step_up="asked for the service name"))
+                                            action=wanted[0] if len(wanted) == 1 else inp.action,
+                                            step_up="asked for the service name"))
         return svc.name
 
     async def accept(self, inp: OperationInput, call: Invocation, *, phrase: str | None = None) -> Accepted:
