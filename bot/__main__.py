@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
                                         "scale SERVICE REPLICAS ENVIRONMENT | migrate SERVICE ENVIRONMENT")
     run_op.add_argument("words", nargs="+", metavar="ACTION ARGS",
                         help="e.g. deploy order-service v2.4.1 production")
+    run_op.add_argument("--phrase", metavar="SERVICE",
+                        help="the service name, typed to confirm where the policy row sets confirm_phrase (step-up)")
     approve = sub.add_parser("approve", help="CLI fallback: approve (or confirm) a pending request")
     approve.add_argument("op_id", help="the request id, e.g. op-3f9c2a71be")
     approve.add_argument("--reject", action="store_true", help="reject (or cancel) instead")
@@ -177,7 +179,7 @@ async def fallback(settings: Settings, args: argparse.Namespace) -> int:
         app = compose(base, members=ConfigMembers(config), room=NoIncidentRoom())
         if parsed is not None:
             inp, command = parsed
-            return await run_operation(app, inp, cli_call(actor, command), print_line)
+            return await run_operation(app, inp, cli_call(actor, command), print_line, phrase=args.phrase)
         return await decide(app, args.op_id, actor, args.reject, print_line)
 
 

@@ -132,8 +132,26 @@ class PolicyRow(_Strict):
     service: str = "*"
     approvals: int = Field(default=0, ge=0, le=10)
     approver_roles: list[str] = Field(default_factory=list)
+    require: dict[str, int] = Field(
+        default_factory=dict, description="Approvals by role, e.g. { team_lead = 1, dba = 1 }: distinct people, "
+                                          "none the requester; one person fills one slot. Instead of approvals.")
     confirm: bool = False
+    confirm_phrase: bool = Field(default=False, description="Step-up: the requester types the service name in a "
+                                                            "Discord modal before the request is submitted.")
     expiry_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
+
+    @field_validator("require")
+    @classmethod
+    def _quorum(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
+        zero = [role for role, count in value.items() if count < 1]
+        if zero:
+            raise ValueError(f"each role needs at least 1 approval ({zero[0]} has {value[zero[0]]}); "
+                             "leave a role out instead")
+        if sum(value.values()) > 10:
+            raise ValueError("asks for more than 10 approvals in all")
+        if value and (info.data.get("approvals") or info.data.get("approver_roles")):
+            raise ValueError("give either require (approvals by role) or approvals with approver_roles, not both")
+        return value
 
 
 FreezeAction = Literal["deploy", "rollback", "scale_up", "scale_down", "migrate"]

@@ -39,7 +39,8 @@ def _names(values: Any) -> set[str]:
 def _approvers(raw: dict[str, Any]) -> set[str]:
     """Capabilities some policy row or freeze asks to approve (or `[break_glass]` names)."""
     rows = _dicts(raw.get("policy"))
-    named = set().union(*(_names(r.get("approver_roles")) for r in rows)) if rows else set(SEED_APPROVERS)
+    named = set().union(*(_names(r.get("approver_roles")) | _names(list(r.get("require") or {}))
+                          for r in rows)) if rows else set(SEED_APPROVERS)
     named = named.union(*(_names(f.get("approver_roles")) for f in _dicts(raw.get("freezes"))))
     glass = raw.get("break_glass")
     if isinstance(glass, dict):  # who breaks glass and who reviews it use their capabilities too

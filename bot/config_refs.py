@@ -39,6 +39,11 @@ def reference_problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
         svc_name = row.get("service", "*")
         if isinstance(svc_name, str) and svc_name != "*" and svc_name not in service_names:
             problems.append((f"policy[{i}].service", f"undefined service {svc_name!r}"))
+        require = row.get("require")
+        for role in require if isinstance(require, dict) else {}:
+            if role not in roles:
+                known = ", ".join(sorted(roles)) or "none"
+                problems.append((f"policy[{i}].require.{role}", f"undefined role {role!r} (the roles are: {known})"))
         approvals = row.get("approvals", 0)
         if isinstance(approvals, int) and approvals > 0 and not row.get("approver_roles"):
             problems.append((f"policy[{i}].approver_roles", "must name at least one role when approvals > 0"))

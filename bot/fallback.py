@@ -146,10 +146,12 @@ class ConsoleReply:
         self._out(sentence)
 
 
-async def run_operation(app: App, inp: OperationInput, call: Invocation, out: Callable[[str], None]) -> int:
-    """Request; run it here when nothing is needed, else say how to approve or confirm."""
+async def run_operation(app: App, inp: OperationInput, call: Invocation, out: Callable[[str], None], *,
+                        phrase: str | None = None) -> int:
+    """Request (with the step-up `phrase`, where typed); run it here when nothing is needed, else say how to
+    approve or confirm."""
     try:
-        op = await app.pipeline.request(inp, call, ConsoleReply(out))
+        op = await app.pipeline.request(inp, call, ConsoleReply(out), phrase=phrase)
     except Refused as exc:
         out(exc.message)
         return FAILED

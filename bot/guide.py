@@ -25,16 +25,26 @@ READS = {"status": ["/status service"], "logs": ["/logs service [last] [filter] 
                    "/audit export [since]", "/audit dora [days]"]}
 
 
-def _needs(engine: PolicyEngine, action: str, environment: str) -> str:
+def _needs(engine: PolicyEngine, action: str, environment: str, service: str | None = None) -> str:
     try:
-        req: Requirement = engine.decide(action, environment)
+        req: Requirement = engine.decide(action, environment, service)
     except Frozen as exc:
         return f"refused now: {exc.message}"
     if req.approvals:
-        return req.sentence().rstrip(".").replace("Requires", "needs", 1)
-    if req.confirm:
-        return "you confirm it"
-    return "runs at once"
+        needs = req.sentence().rstrip(".").replace("Requires", "needs", 1)
+    elif req.confirm:
+        needs = "you confirm it"
+    else:
+        needs = "runs at once"
+    if req.confirm_phrase:
+        return f"you type the service name to confirm first, then {'it ' if req.approvals else ''}{needs}"
+    return needs
+
+
+def _own_rows(engine: PolicyEngine, action: str, environment: str) -> list[str]:
+    """Services with a policy row of their own for this action here (they may need more than the rest)."""
+    return list(dict.fromkeys(row.service for row in engine.rows if row.service != "*"
+                              and row.action in (action, "*") and row.environment in (environment, "*")))
 
 
 class Guide:
@@ -67,18 +77,26 @@ class Guide:
                 needs = " / ".join(f"{p.replace('_', ' ')}: {_needs(self._policy, p, env.name)}"
                                    if len(policy_actions) > 1 else _needs(self._policy, p, env.name)
                                    for p in policy_actions)
-                allowed.append(f"{env.name} — {needs}")
+                own = [f"{service}: " + " / ".join(_needs(self._policy, p, env.name, service)
+                                                   for p in policy_actions)
+                       for service in dict.fromkeys(s for p in policy_actions
+                                                    for s in _own_rows(self._policy, p, env.name))]
+                allowed.append(f"{env.name} — {needs}" + (f" ({'; '.join(own)})" if own else ""))
             if allowed:
                 lines.append(f"`{usage}` · " + "; ".join(allowed))
         return lines
 
     def _approvals(self, call: Invocation) -> list[str]:
-        approver_roles = {role for row in self._policy.rows for role in row.approver_roles}
+        approver_roles = {role for row in self._policy.rows for role in (*row.approver_roles, *row.require)}
         mine = sorted(approver_roles & self._access.capabilities(call.actor))
         if not mine:
             return []
         roles = " or ".join(role_phrase(r) for r in mine)
-        return [f"As a {roles} you approve others' requests that need one: ✅ Approve (or react ✅), ❌ Reject."]
+        lines = [f"As a {roles} you approve others' requests that need one: ✅ Approve (or react ✅), ❌ Reject."]
+        if len(mine) > 1 and any(row.require for row in self._policy.rows):
+            lines.append("Where a request needs approvals by role, you fill one of its slots, whichever roles you "
+                         "hold.")
+        return lines
 
     def _break_glass(self, call: Invocation) -> list[str]:
         settings = self._config.break_glass

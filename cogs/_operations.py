@@ -8,8 +8,7 @@ import discord
 from discord import app_commands
 
 from bot.app import App
-from bot.client.calls import invocation_of
-from bot.client.replies import InteractionReply
+from bot.client.phrase import request_with_step_up
 from bot.pipeline import OperationInput
 
 BREAK_GLASS = "Incident commanders, during an open incident of the service: why it cannot wait (skips approvals)"
@@ -38,5 +37,6 @@ async def version_choices(app: App, interaction: discord.Interaction[Any], curre
 
 
 async def request_operation(app: App, interaction: discord.Interaction[Any], inp: OperationInput) -> None:
-    """The pipeline records the request, answers the interaction with its card, and runs it when it may."""
-    await app.pipeline.request(inp, invocation_of(interaction), InteractionReply(interaction))
+    """The pipeline records the request, answers the interaction with its card, and runs it when it may
+    (after a step-up modal where the policy row wants the service name typed)."""
+    await request_with_step_up(interaction, inp)

@@ -13,7 +13,15 @@ from ssl import SSLContext
 from typing import Any, Final
 
 from integrations._names import checked_name, segment
-from integrations.base import Action, HealthCheck, HealthReport, HealthStatus, OperationRequest, OperationResult
+from integrations.base import (
+    Action,
+    HealthCheck,
+    HealthReport,
+    HealthStatus,
+    OperationRequest,
+    OperationResult,
+    ProviderPlan,
+)
 from integrations.errors import IntegrationError, ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
 from integrations.progress import report_link
@@ -108,6 +116,20 @@ class ArgoCDDeployer:
         await self._call("POST", app, "/rollback", "rollback", json=body)
         return await self._wait(app, _started_at(current), request, str(target.get("revision", "")))
 
+    async def plan(self, request: OperationRequest) -> ProviderPlan:
+        """The sync target: the application and the revision (no call made)."""
+        app = self.app_name(request.service, request.environment)
+        prune = " with prune" if self.prune else ""
+        if request.action == "deploy":
+            return ProviderPlan((f"Argo CD: sync {app} to {request.version}{prune}",))
+        return ProviderPlan((f"Argo CD: roll {app} back to the history entry before the current one{prune}",))
+
+    @scrubbed
+    async def plan_context(self, request: OperationRequest) -> str:
+        """The application's diff summary now, from one GET: sync status and revision, health, drifted resources."""
+        app = self.app_name(request.service, request.environment)
+        return f"Argo CD now: {summary(await self._get(app, 'plan'))}"
+
     @scrubbed
     async def check(self, service: str, environment: str) -> HealthReport:
         """Health as Argo CD sees the application (Progressing/Suspended count as degraded)."""
@@ -176,6 +198,21 @@ class ArgoCDDeployer:
             raise _explain(exc, app, action) from None
         payload = answer.json()
         return payload if isinstance(payload, dict) else {}
+
+
+def summary(app: dict[str, Any]) -> str:
+    """The diff summary of an application as Argo CD reports it: sync status and revision, health, resources."""
+    status = app.get("status") or {}
+    sync = status.get("sync") or {}
+    revision = str(sync.get("revision") or "?")[:12]
+    text = f"{sync.get('status', 'Unknown')} at {revision}, {(status.get('health') or {}).get('status', 'Unknown')}"
+    resources = [r for r in status.get("resources") or [] if isinstance(r, dict)]
+    if resources:
+        drift = sum(1 for r in resources if r.get("status") not in (None, "Synced"))
+        text += f"; {drift} of {len(resources)} resources out of sync"
+    if (app.get("spec", {}).get("syncPolicy") or {}).get("automated"):
+        text += "; auto-sync on"
+    return text
 
 
 def _started_at(app: dict[str, Any]) -> str | None:

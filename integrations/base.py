@@ -36,6 +36,9 @@ __all__ = [
     "OperationResult",
     "Pager",
     "PagerSeverity",
+    "PlanContext",
+    "Planner",
+    "ProviderPlan",
     "Scaler",
     "StatusPage",
     "StatusPageIncident",
@@ -297,6 +300,36 @@ class StatusPage(Protocol):
 
     async def set_component_status(self, component_id: str, status: ComponentStatus) -> None:
         """Set one component's status."""
+        ...
+
+
+@dataclass(frozen=True)
+class ProviderPlan:
+    """What a provider will do for a request, as far as it can tell without side effects.
+
+    ``steps`` and ``migration`` come from its configuration, the request and reads that change
+    nothing; Opscord shows them on the request's card and binds the approvals to them.
+    """
+
+    steps: tuple[str, ...] = ()
+    migration: str | None = None
+
+
+@runtime_checkable
+class Planner(Protocol):
+    """A provider that can say what it will do before it does it."""
+
+    async def plan(self, request: OperationRequest) -> ProviderPlan:
+        """The plan for ``request`` (it may read the upstream, never change it)."""
+        ...
+
+
+@runtime_checkable
+class PlanContext(Protocol):
+    """A provider that can describe the upstream's present state next to a plan (shown, not bound)."""
+
+    async def plan_context(self, request: OperationRequest) -> str:
+        """One sentence on the target as the upstream sees it now ("Argo CD now: Synced at 3f9c2a7, Healthy")."""
         ...
 
 

@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult
+from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult, ProviderPlan
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamTimeout
 from integrations.progress import report_spawn
 from integrations.scrub import Scrubber
@@ -38,14 +38,16 @@ from integrations.templates import TemplateError, render, validate
 
 __all__ = ["COMMAND_KINDS", "CommandProvider"]
 
-COMMAND_KINDS: Final = frozenset({"deploy", "rollback", "scale", "migrate", "health", "current_replicas"})
+COMMAND_KINDS: Final = frozenset({"deploy", "rollback", "scale", "migrate", "health", "current_replicas",
+                                   "pending_migration"})
 _DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
 _NAGIOS = {0: HealthStatus.HEALTHY, 1: HealthStatus.DEGRADED, 2: HealthStatus.DOWN}
 
 
 def _label(kind: str) -> str:
     """How sentences name a command: "deploy command", "replica-count command"."""
-    return "replica-count command" if kind == "current_replicas" else f"{kind} command"
+    return {"current_replicas": "replica-count command", "pending_migration": "pending-migration command"}.get(
+        kind, f"{kind} command")
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class CommandProvider:
 
     Args:
         templates: argv template per kind: ``deploy``, ``rollback``, ``scale``, ``migrate``,
-            ``health`` and ``current_replicas`` (its last output line is the replica count).
+            ``health``, ``current_replicas`` (its last output line is the replica count) and
+            ``pending_migration`` (its last output line names the migration ``migrate`` would run).
         timeout: Seconds a command may run before its process group is stopped.
         env: The command's base environment (``PATH`` only when None); never the bot's own
             environment, so the bot's secrets do not leak into scripts.
@@ -169,6 +172,18 @@ class CommandProvider:
                        else "did not print a number on its last line")
             raise ProviderFailed(self.system, f"The {_label('current_replicas')} {printed}",
                                  output=self._output(done)) from None
+
+    async def plan(self, request: OperationRequest) -> ProviderPlan:
+        """For a migration: the name the ``pending_migration`` command prints on its last line (it must change
+        nothing). Other operations have no plan beyond the request itself."""
+        if request.action != "migrate" or "pending_migration" not in self.templates:
+            return ProviderPlan()
+        values = {"service": request.service, "environment": request.environment, "action": "pending_migration"}
+        done = await self._execute("pending_migration", values)
+        if done.exit_code != 0:
+            raise ProviderFailed(self.system, f"The {_label('pending_migration')} failed ({self._reason(done)})",
+                                 output=self._output(done))
+        return ProviderPlan(migration=self._shown_line(done) or "(none pending)")
 
     async def check(self, service: str, environment: str) -> HealthReport:
         """Run the ``health`` command (0 healthy, 1 degraded, 2 down, else unknown)."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from integrations._names import checked_name, segment
-from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
+from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult, ProviderPlan
 from integrations.errors import ProviderFailed, UpstreamRefused, UpstreamTimeout
 from integrations.http import HttpClient
 from integrations.progress import report_link
@@ -113,6 +113,13 @@ class GitHubActionsDeployer(OneEntryProvider):
         if request.action == "scale" and request.replicas is not None:
             inputs["replicas"] = str(request.replicas)
         return workflow, inputs
+
+    async def plan(self, request: OperationRequest) -> ProviderPlan:
+        """The workflow, ref and repository it dispatches, and the version input it sends (no call made)."""
+        workflow, inputs = self._plan(request)
+        sent = f" with version {inputs['version']}" if "version" in inputs else ""
+        sent += f" with replicas {inputs['replicas']}" if "replicas" in inputs else ""
+        return ProviderPlan((f"GitHub Actions: {workflow} on {self.ref} in {self.repository}{sent}",))
 
     @scrubbed
     async def _operate(self, request: OperationRequest) -> OperationResult:

@@ -16,7 +16,15 @@ import json
 from typing import Any, Final
 
 from integrations._names import DNS_LABEL, checked_name, segment
-from integrations.base import Action, HealthCheck, HealthReport, HealthStatus, OperationRequest, OperationResult
+from integrations.base import (
+    Action,
+    HealthCheck,
+    HealthReport,
+    HealthStatus,
+    OperationRequest,
+    OperationResult,
+    ProviderPlan,
+)
 from integrations.errors import (
     ConfigurationError,
     IntegrationError,
@@ -117,15 +125,38 @@ class KubernetesDeployer:
             raise ConfigurationError(_SYSTEM, f"Kubernetes name template is invalid: {exc}") from None
         return checked_name(_SYSTEM, "namespace", namespace, DNS_LABEL), checked_name(_SYSTEM, "deployment", name)
 
+    def image_of(self, request: OperationRequest) -> str:
+        """The image reference a deploy sets."""
+        try:
+            return render(self.image, {"service": request.service, "environment": request.environment,
+                                       "version": request.version})
+        except TemplateError as exc:
+            raise ConfigurationError(_SYSTEM, f"Kubernetes cannot build the image reference: {exc}") from None
+
+    async def plan(self, request: OperationRequest) -> ProviderPlan:
+        """The Deployment and the image or replica count it sets (no call made)."""
+        namespace, name = self.target(request.service, request.environment)
+        where = f"deployment {namespace}/{name}"
+        if request.action == "deploy":
+            return ProviderPlan((f"Kubernetes: set the image of {where} to {self.image_of(request)}",))
+        if request.action == "scale":
+            return ProviderPlan((f"Kubernetes: scale {where} to {request.replicas} replicas",))
+        return ProviderPlan((f"Kubernetes: put back the pod template of {where}'s previous revision",))
+
+    @scrubbed
+    async def plan_context(self, request: OperationRequest) -> str:
+        """What the Deployment runs now and how its rollout stands, from one GET."""
+        namespace, name = self.target(request.service, request.environment)
+        deployment = await self._call("GET", namespace, name, "", "plan")
+        containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+        images = ", ".join(str(c.get("image", "?")) for c in containers) or "no containers"
+        return f"Kubernetes now: {name} runs {images}; {rollout_state(deployment)[1]}"
+
     @scrubbed
     async def deploy(self, request: OperationRequest) -> OperationResult:
         """Set the container image to the requested version and follow the rollout."""
         namespace, name = self.target(request.service, request.environment)
-        try:
-            image = render(self.image, {"service": request.service, "environment": request.environment,
-                                        "version": request.version})
-        except TemplateError as exc:
-            raise ConfigurationError(_SYSTEM, f"Kubernetes cannot build the image reference: {exc}") from None
+        image = self.image_of(request)
         current = await self._call("GET", namespace, name, "", "deploy")
         container = self._container(current, name)
         patch = {

@@ -69,6 +69,8 @@ class CommandSettings(_ProviderSettings):
     migrate: Argv | None = None
     health: Argv | None = None
     current_replicas: Argv | None = None
+    pending_migration: Argv | None = Field(default=None, description="Prints the name of the migration `migrate` "
+                                                                     "would run (read-only; shown on the card).")
     timeout_seconds: Seconds = 600.0
     cwd: str | None = None
     env: dict[EnvName, str] = Field(default_factory=dict, description="Extra non-secret variables.")
@@ -90,7 +92,7 @@ class CommandSettings(_ProviderSettings):
 
     def templates(self) -> dict[str, list[str]]:
         """The configured argv templates by kind."""
-        kinds = ("deploy", "rollback", "scale", "migrate", "health", "current_replicas")
+        kinds = ("deploy", "rollback", "scale", "migrate", "health", "current_replicas", "pending_migration")
         return {kind: list(argv) for kind in kinds if (argv := getattr(self, kind)) is not None}
 
     def env_names(self) -> list[str]:

@@ -22,9 +22,9 @@ import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
-from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult
+from integrations.base import Action, OneEntryProvider, OperationRequest, OperationResult, ProviderPlan
 from integrations.errors import ConfigurationError, UpstreamTimeout, UpstreamUnavailable
 from integrations.http import HttpClient, Response
 from integrations.scrub import Scrubber, scrubbed
@@ -96,6 +96,11 @@ class WebhookProvider(OneEntryProvider):
             "sent_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         return json.dumps(payload, separators=(",", ":")).encode()
+
+    async def plan(self, request: OperationRequest) -> ProviderPlan:
+        """Where the signed request goes (the URL's host; no call made)."""
+        return ProviderPlan((f"{self.system}: POST the signed {request.action} request to "
+                             f"{urlsplit(self.url).hostname}",))
 
     @scrubbed
     async def _operate(self, request: OperationRequest) -> OperationResult:

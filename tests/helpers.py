@@ -27,6 +27,7 @@ def demo_provider(state_dir: Path, **overrides: Any) -> dict[str, Any]:
         "migrate": argv("migrate", "{service}", "{environment}"),
         "health": argv("health", "{service}", "{environment}"),
         "current_replicas": argv("replicas", "{service}", "{environment}"),
+        "pending_migration": argv("pending-migration", "{service}", "{environment}"),
         "timeout_seconds": 30,
         "show_output": True,
         "env": {"OPSCORD_DEMO_STATE": str(state_dir)},

@@ -23,6 +23,7 @@ from discord.ext import commands
 from bot.client.buttons import BUTTONS
 from bot.client.calls import family_of
 from bot.client.guild import resolve_channel
+from bot.client.phrase import PhraseForms
 from bot.client.reactions import on_reaction
 from bot.client.reviews import ReviewSync
 from bot.client.sync import MessageSync
@@ -69,6 +70,7 @@ class OpsBot(commands.Bot):
         self.expiry_interval = 15.0
         self.checkpoint_interval = self.app.config.audit.checkpoint_minutes * 60.0
         self.recovered = asyncio.Event()
+        self.phrase_forms = PhraseForms()
         self._background: list[asyncio.Task[None]] = []
 
     @property
@@ -187,6 +189,10 @@ class OpsBot(commands.Bot):
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         """✅ and ❌ on a request's message count like its buttons."""
         await on_reaction(self, self.app, payload)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A step-up form submitted after it closed (or from before a restart) is answered, not dropped."""
+        await self.phrase_forms.answer_stale(interaction)
 
     async def on_app_command_completion(self, interaction: discord.Interaction[Any], command: Any) -> None:
         """Count a command that ended without an error (failures are counted on the error path)."""

@@ -3,7 +3,8 @@
 
 Usage: demo_provider.py ACTION SERVICE ENVIRONMENT [VALUE] [REQUEST_ID]
   ACTION is deploy (VALUE = version), rollback (VALUE = version), scale (VALUE = replicas), migrate,
-  health (exit 0 healthy, 1 degraded, 2 down) or replicas (prints the replica count).
+  health (exit 0 healthy, 1 degraded, 2 down), replicas (prints the replica count) or pending-migration
+  (prints the name of the migration `migrate` would apply next).
 State lives in $OPSCORD_DEMO_STATE (default ./demo-state): one JSON file per service and environment
 (with "health": "healthy" or "degraded"), plus calls.jsonl with every call's argv. Versions that fit
 the usual vX.Y.Z pattern show the bad days: patch 13 (v2.4.13) fails to deploy, patch 66 (v2.4.66)
@@ -35,6 +36,11 @@ def unhealthy(version: str) -> bool:
     return "sick" in version or _patch(version) == "66"
 
 
+def migration_name(service: str, number: int) -> str:
+    """The demo's migrations: 0001_payment_service, 0002_payment_service, …"""
+    return f"{number:04d}_{service.replace('-', '_')}"
+
+
 def main(argv: list[str]) -> int:
     """Run one action; the exit code is the result."""
     if len(argv) < 3:
@@ -61,8 +67,12 @@ def main(argv: list[str]) -> int:
         state["replicas"] = int(value or 0)
         print(f"{service} {environment} scaled to {value}")
     elif action == "migrate":
-        state["migrations"] = int(state.get("migrations") or 0) + 1
-        print(f"{service} {environment}: migration {state['migrations']} applied")
+        applied = int(state.get("migrations") or 0) + 1
+        state["migrations"] = applied
+        print(f"{service} {environment}: migration {migration_name(service, applied)} applied")
+    elif action == "pending-migration":
+        print(migration_name(service, int(state.get("migrations") or 0) + 1))
+        return 0
     elif action == "replicas":
         print(state["replicas"])
         return 0

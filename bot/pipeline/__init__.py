@@ -70,9 +70,9 @@ class Pipeline:
         self.reviews_changed = asyncio.Event()
         """Set whenever a break-glass review's message or reminder needs showing (the review sync waits on it)."""
         self.requests = Requests(config, store, access, providers, reviews_changed=self.reviews_changed)
-        self.decisions = Decisions(config, store, access)
+        self.decisions = Decisions(config, store, access, self.requests.plans)
         self.runner = Runner(config, store, access, providers, members=members, changed=self.changed,
-                             incidents=incidents)
+                             plans=self.requests.plans, incidents=incidents)
         self.recovery = Recovery(config, store, self.changed)
         self.accepting = True
 
@@ -90,15 +90,22 @@ class Pipeline:
         """The approval policy (the seed's matrix when the config has no rows)."""
         return self.requests.policy
 
-    async def request(self, inp: OperationInput, call: Invocation, reply: FirstReply) -> Operation:
+    async def step_up(self, inp: OperationInput, call: Invocation) -> str | None:
+        """The phrase the requester must type before this request is submitted (None: no step-up)."""
+        return await self.requests.step_up(inp, call) if self.accepting else None
+
+    async def request(self, inp: OperationInput, call: Invocation, reply: FirstReply, *,
+                      phrase: str | None = None) -> Operation:
         """Accept a request, show its first message, remember the message, and run it if nothing is needed.
 
-        Raises `Refused` (audited) when the request is not accepted. When the first message cannot be
-        shown, the request is abandoned — nobody saw it, so it never runs — and the error re-raised.
+        Raises `Refused` (audited) when the request is not accepted — among others when its policy row
+        wants a step-up and `phrase` (what the requester typed) is not the service name. When the first
+        message cannot be shown, the request is abandoned — nobody saw it, so it never runs — and the
+        error re-raised.
         """
         if not self.accepting:
             raise await self.requests.refuse(inp, call, messages.RESTARTING, "restarting")
-        op = (await self.requests.accept(inp, call)).op
+        op = (await self.requests.accept(inp, call, phrase=phrase)).op
         card = self.card(op, [])
         bind(request_id=op.id)
         try:

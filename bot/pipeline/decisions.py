@@ -1,10 +1,13 @@
 """Approve, Reject, Confirm and Cancel — and expiry: the decisions on a waiting request.
 
 Rules: only the request's own message counts; N distinct people, never the requester; only
-holders of the request's approver capabilities; any approver's Reject ends it, the requester's
+holders of the request's approver capabilities, each filling one approval slot (bot.pipeline.quorum:
+an approval that fills no open slot is refused); any approver's Reject ends it, the requester's
 own Reject withdraws it; the requester confirms; a repeated click answers and changes nothing.
 Each decision, the move it causes and its audit row are one store change, filed under the member
-who clicked. The last approval takes the lock in the same change (or says why it cannot).
+who clicked. The last approval takes the lock in the same change (or says why it cannot). The last
+approval and the confirmation first check the request's plan again (bot.pipeline.plans): when what
+its approvers saw changed, the approvals are void and the request ends with the reason.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import dataclasses
 from dataclasses import dataclass
 
 from bot.config import OpscordConfig
-from bot.pipeline import messages, states
+from bot.pipeline import messages, quorum, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import click_entry, operation_entry
 from bot.pipeline.notices import requester_notice
+from bot.pipeline.plans import Plan, Plans
 from bot.pipeline.types import AlreadyHandled, Click
 from bot.processes import THIS_PROCESS
 from bot.store import Change, Decision, Operation, Store
@@ -47,10 +51,11 @@ class Decided:
 class Decisions:
     """Applies clicks and expiry to waiting requests."""
 
-    def __init__(self, config: OpscordConfig, store: Store, access: Access) -> None:
+    def __init__(self, config: OpscordConfig, store: Store, access: Access, plans: Plans) -> None:
         self._config = config
         self._store = store
         self._access = access
+        self._plans = plans
 
     def _told(self, op: Operation, status: str, decisions: list[Decision], outcome: str | None = None
               ) -> Announce | None:
@@ -85,13 +90,26 @@ class Decisions:
         approvers = [d for d in decisions if d.decision == "approve"]
         if any(d.approver_id == actor.id for d in decisions):
             return await self._repeated(click, op, decisions, len(approvers))
-        count = len(approvers) + 1
-        decision = RecordDecision(op.id, actor.id, actor.name, "approve")
+        roles = tuple(sorted(self._access.capabilities(actor) & set(op.approver_roles)))
+        slots, earlier = quorum.slots_of(op), quorum.approvers_of(op, decisions)
+        before = len(quorum.assign(slots, earlier))
+        if before >= len(slots):  # read as it was being decided: it is no longer waiting
+            now = await self._store.operation(op.id) or op
+            return await self._refuse(click, now, messages.already(now), "denied")
+        count = len(quorum.assign(slots, [*earlier, (actor.id, frozenset(roles))]))
+        if count == before:  # one person, one slot: the slots their roles fit are all taken
+            return await self._refuse(click, op, messages.no_open_slot(op, decisions), "denied")
+        decision = RecordDecision(op.id, actor.id, actor.name, "approve", roles)
         claim = _claim(click)
-        row = Append(click_entry(click, op, "approved", approvals=f"{count}/{op.approvals_required}"))
-        after = [*decisions, Decision(actor.id, actor.name, "approve", now_iso())]
+        plan = Plan.load(op.plan)
+        row = Append(click_entry(click, op, "approved", approvals=f"{count}/{op.approvals_required}",
+                                 roles=",".join(roles), plan=plan.digest if plan else None))
+        after = [*decisions, Decision(actor.id, actor.name, "approve", now_iso(), roles)]
         if count < op.approvals_required:
             applied = await self._store.apply(Change.of(claim, decision, UpdateOperation(op.id, touch=True), row))
+        elif (void := await self._plans.recheck(op)) is not None:
+            applied = await self._store.apply(Change.of(claim, decision, row,
+                                                        *self._void(op, "pending_approval", void, after)))
         else:
             next_status = "pending_confirmation" if op.confirm else "approved"
             applied = await self._store.apply(Change.of(claim, decision, *self._last_approval(op), row,
@@ -105,6 +123,15 @@ class Decisions:
                     Append(operation_entry(op, "locked", error=messages.locked(applied.conflict.lock))),
                     self._told(op, "failed", after, outcome)))
         return await self._outcome(click, op, applied.conflict, applied.operation)
+
+    def _void(self, op: Operation, from_status: str, reason: str, decisions: list[Decision]) -> tuple[Step, ...]:
+        """The plan changed before the run: the request ends, its approvals void, and says why (audited)."""
+        outcome = messages.void(op, reason)
+        plan = Plan.load(op.plan)
+        told = self._told(op, "failed", decisions, outcome)
+        return (states.move(op.id, (from_status,), "failed", finished_at=now_iso(), outcome=outcome),
+                Append(operation_entry(op, "void", error=reason, plan=plan.digest if plan else None)),
+                *((told,) if told is not None else ()))
 
     def _last_approval(self, op: Operation) -> tuple[Step, ...]:
         if op.confirm:  # a row may want approvals and then the requester's confirmation
@@ -133,6 +160,10 @@ class Decisions:
             steps: tuple[Step, ...] = (states.move(op.id, ("pending_confirmation",), "cancelled",
                                                    finished_at=now_iso()),)
             result = "cancelled"
+        elif (void := await self._plans.recheck(op)) is not None:
+            applied = await self._store.apply(Change.of(_claim(click), Append(click_entry(click, op, "confirmed")),
+                                                        *self._void(op, "pending_confirmation", void, decisions)))
+            return await self._outcome(click, op, applied.conflict, applied.operation)
         else:
             steps = (states.move(op.id, ("pending_confirmation",), "approved", holder=str(THIS_PROCESS)),
                      TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)))

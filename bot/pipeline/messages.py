@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.pipeline import quorum
+from bot.pipeline.plans import Plan
 from bot.pipeline.policy import article, role_phrase
 from bot.pipeline.types import Card
 from bot.store.records import Decision, Lock, Operation
@@ -78,6 +80,8 @@ def needs_sentence(op: Operation) -> str:
     """"Requires approval from a team lead." / "Requires 2 approvals …" / "Confirm to proceed."."""
     roles = " or ".join(role_phrase(r) for r in op.approver_roles)
     then = " The requester then confirms." if op.confirm else ""
+    if op.quorum:
+        return quorum.requirement_sentence(quorum.slots_of(op)) + then
     if op.approvals_required == 1:
         return f"Requires approval from {article(roles)}{roles}.{then}"
     if op.approvals_required > 1:
@@ -147,14 +151,20 @@ def card(op: Operation, decisions: list[Decision], now: datetime | None = None, 
     """What the operation's message shows now: its subject line, then its state (`pings`: call on approvers)."""
     approvers = approver_names(decisions)
     head = subject_line(op, approvers)
+    plan = Plan.load(op.plan)
+    planned = f"\n{plan.line()}" if plan is not None else ""
     if op.status == "pending_approval":
-        tally = f"\n{len(approvers)}/{op.approvals_required} approved: {mentions(approvers)}" if approvers else ""
-        return Card(op.id, f"{head}\n{needs_sentence(op)}\n{expiry_line(op)}{tally}", "approval",
+        if op.quorum:
+            slots, tally = "\n" + quorum.tally(op, decisions).line(who), ""
+        else:
+            slots = ""
+            tally = f"\n{len(approvers)}/{op.approvals_required} approved: {mentions(approvers)}" if approvers else ""
+        return Card(op.id, f"{head}\n{needs_sentence(op)}{slots}{planned}\n{expiry_line(op)}{tally}", "approval",
                     ping_roles=op.approver_roles if pings else ())
     if op.status == "pending_confirmation":
         asked = (f"✅ Approved by {mentions(approvers)}. {who(op.requester_name)}, confirm to proceed." if approvers
                  else needs_sentence(op))
-        return Card(op.id, f"{head}\n{asked}\n{expiry_line(op)}", "confirmation")
+        return Card(op.id, f"{head}\n{asked}{planned}\n{expiry_line(op)}", "confirmation")
     if op.status in ("approved", "running") and (op.break_glass or op.caused_by):
         why = (f"🚨 Break-glass ({shown(op.break_glass, 200)}): approvals and freezes skipped; a review follows."
                if op.break_glass else f"🩺 The deploy `{op.caused_by}` is unhealthy: rolling back, no approval needed.")
@@ -202,6 +212,19 @@ def decided_notice(op: Operation, decisions: list[Decision]) -> str | None:
         return (f"the health gate's rollback of your deploy `{op.caused_by}` — {subject(op)} — ended: "
                 f"{(op.outcome or op.status).splitlines()[0]}")
     return None
+
+
+def void(op: Operation, reason: str) -> str:
+    """The plan changed between what the approvers saw and the run: the request ends."""
+    given = "approvals are" if op.approvals_required else "confirmation is"
+    return (f"🚫 {VERBS[op.action]} not started: the plan changed since it was shown — {shown(reason, 900)}. "
+            f"The {given} void; run the command again for a new plan.")
+
+
+def no_open_slot(op: Operation, decisions: list[Decision]) -> str:
+    """An approver whose roles fill only slots already taken (one person fills one slot)."""
+    missing = quorum.missing_sentence(quorum.tally(op, decisions).missing())
+    return f"Your approval would fill no open slot: this request still needs {missing}."
 
 
 def locked(lock: Lock) -> str:

@@ -7,6 +7,9 @@ from datetime import UTC, datetime
 
 from bot.config import FreezeWindow, PolicyRow
 from bot.errors import Frozen
+from bot.pipeline.quorum import Slot, article, counted, describe, role_phrase, slot_phrase, slots_for
+
+__all__ = ["SEED_MATRIX", "PolicyEngine", "Requirement", "article", "role_phrase"]
 
 PolicyAction = str  # deploy, rollback, scale_up, scale_down, migrate
 
@@ -31,14 +34,24 @@ class Requirement:
     freeze: FreezeWindow | None = None
 
     @property
+    def slots(self) -> tuple[Slot, ...]:
+        """One per approval needed, each with the capabilities that may fill it (see bot.pipeline.quorum)."""
+        return slots_for(self.row.require, self.row.approvals, self.row.approver_roles)
+
+    @property
     def approvals(self) -> int:
         """How many distinct approvers."""
-        return self.row.approvals
+        return len(self.slots)
 
     @property
     def approver_roles(self) -> tuple[str, ...]:
         """Capabilities whose holders may approve."""
-        return tuple(self.row.approver_roles)
+        return tuple(dict.fromkeys([*self.row.require, *self.row.approver_roles]))
+
+    @property
+    def confirm_phrase(self) -> bool:
+        """Whether the requester types the service name (a Discord modal) before the request is submitted."""
+        return self.row.confirm_phrase
 
     @property
     def confirm(self) -> bool:
@@ -52,6 +65,13 @@ class Requirement:
 
     def sentence(self) -> str:
         """"Requires approval from a team lead." and the like."""
+        if self.row.require:
+            need = f"Requires approval from {describe(self.row.require)} (different people)"
+            extra = self.approvals - sum(self.row.require.values())
+            if extra:
+                need += f", and {extra} more from " + counted(slot_phrase(frozenset(self.row.approver_roles)),
+                                                              extra).removeprefix(f"{extra} ")
+            return need + "." + (" The requester also confirms." if self.confirm else "")
         if self.approvals:
             roles = " or ".join(role_phrase(r) for r in self.approver_roles)
             if self.approvals == 1:
@@ -62,16 +82,6 @@ class Requirement:
         if self.confirm:
             return "No approval needed, but the requester must confirm."
         return "No approval needed."
-
-
-def role_phrase(capability: str) -> str:
-    """`team_lead` → "team lead"."""
-    return capability.replace("_", " ")
-
-
-def article(phrase: str) -> str:
-    """"a " or "an " for a phrase."""
-    return "an " if phrase[:1].lower() in "aeiou" else "a "
 
 
 def _matches(pattern: str, value: str | None) -> bool:
@@ -139,8 +149,17 @@ class PolicyEngine:
         if req.freeze is not None:
             line2 = (f"Change freeze until {req.freeze.end.astimezone(UTC):%Y-%m-%d %H:%M} UTC ({req.freeze.reason}): "
                      + line2)
+        if req.row.require:
+            line2 += (" One person fills one slot, whichever of these roles they hold; nobody approves their own "
+                      "request.")
         if req.approvals:
             line2 += f" Approvals expire after {req.expiry_minutes} minutes."
+        if req.confirm_phrase:
+            line2 += " Step-up: the requester types the service name to confirm before the request is submitted."
+        if req.approvals or req.confirm:
+            line2 += (" Approvals are bound to the plan on the request's card: if it changes before the run, they "
+                      "are void.") if req.approvals else (" The confirmation is bound to the plan on the request's "
+                                                          "card: if it changes before the run, it is void.")
         if req.confirm:
             line2 += f" The requester has {self.expiry_of_confirmation(req)} minutes to confirm."
         return f"{line1}\n{line2}"

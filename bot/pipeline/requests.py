@@ -7,6 +7,7 @@ nothing says "Deploying…" unless the operation holds its lock, and every refus
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -20,7 +21,10 @@ from bot.pipeline import messages
 from bot.pipeline.access import Access
 from bot.pipeline.breakglass import BreakGlass
 from bot.pipeline.entries import call_entry, operation_entry
+from bot.pipeline.plans import Plan, Plans
 from bot.pipeline.policy import PolicyEngine
+from bot.pipeline.quorum import dump_slots
+from bot.pipeline.stepup import check_phrase
 from bot.pipeline.types import AlreadyHandled, Invocation, OperationInput, Refused
 from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
@@ -32,7 +36,6 @@ from integrations.errors import IntegrationError
 log = logging.getLogger("bot.pipeline")
 
 SAFE_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
-REPLICA_READ_SECONDS = 1.5  # Discord allows 3 s for the first reply to a command
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Requests:
         self._providers = providers
         self.policy = PolicyEngine(config.policy, config.freezes, confirm_minutes=config.operations.confirm_minutes)
         self.glass = BreakGlass(config, store, access, self.policy, reviews_changed or asyncio.Event())
+        self.plans = Plans(store, providers, self.policy)
 
     async def refuse(self, inp: OperationInput, call: Invocation, sentence: str, result: str) -> Refused:
         """Audit a refusal of this request; the returned exception carries the sentence."""
@@ -66,10 +70,34 @@ class Requests:
                                             break_glass=inp.break_glass))
         return Refused(sentence, result)
 
-    async def accept(self, inp: OperationInput, call: Invocation) -> Accepted:
-        """Record the request (raises `Refused`, already audited, when it cannot be accepted)."""
+    async def step_up(self, inp: OperationInput, call: Invocation) -> str | None:
+        """The phrase (the service name) the requester must type first, if the request's policy row wants one.
+
+        None too when the request would be refused anyway: submitting it says why, audited. Nothing is read
+        but the config (the first reply is due within Discord's 3 s and the request itself reads the rest),
+        so a scale asks when the row of either direction wants it: which one applies needs the live count.
+        """
         try:
-            op, opening, fields = await self._prepare(inp, call)
+            svc = self._validate(inp)
+            self._access.require_operate(call, inp)
+            actions = ("scale_up", "scale_down") if inp.action == "scale" else (inp.action,)
+            wanted = [a for a in actions if self.policy.decide(a, inp.environment, inp.service).confirm_phrase]
+        except OpscordError:
+            return None
+        if not wanted:
+            return None
+        await self._store.append(call_entry(call, "step_up", service=inp.service, environment=inp.environment,
+                                            action=wanted[0] if len(wanted) == 1 else inp.action,
+                                            step_up="asked for the service name"))
+        return svc.name
+
+    async def accept(self, inp: OperationInput, call: Invocation, *, phrase: str | None = None) -> Accepted:
+        """Record the request (raises `Refused`, already audited, when it cannot be accepted).
+
+        `phrase` is what the requester typed to confirm it, where its policy row asks for that.
+        """
+        try:
+            op, opening, fields = await self._prepare(inp, call, phrase)
         except OpscordError as exc:
             raise await self.refuse(inp, call, exc.message, exc.result) from None
         except IntegrationError as exc:  # e.g. a provider whose secret variable is not set
@@ -80,7 +108,10 @@ class Requests:
             CreateOperation(op),
             TakeLock(op.service, op.environment, op.id, op.requester_name, str(THIS_PROCESS)) if runs_now else None,
             Append(operation_entry(op, "started" if runs_now else "requested", call=call,
-                                   needs=None if runs_now else op.status.removeprefix("pending_"), **fields)),
+                                   needs=None if runs_now else op.status.removeprefix("pending_"),
+                                   plan=plan.digest if (plan := Plan.load(op.plan)) else None,
+                                   step_up="service name typed" if phrase and phrase.strip() == op.service else None,
+                                   **fields)),
             *opening,
         ))
         if applied.conflict is not None and applied.conflict.reason == "duplicate":
@@ -89,7 +120,7 @@ class Requests:
             raise await self.refuse(inp, call, messages.locked(applied.conflict.lock), LockHeld.result)
         return Accepted(op)
 
-    async def _prepare(self, inp: OperationInput, call: Invocation
+    async def _prepare(self, inp: OperationInput, call: Invocation, phrase: str | None
                        ) -> tuple[Operation, list[Step], dict[str, Any]]:
         """The operation, the steps a break-glass one opens with, and its first audit row's extra fields."""
         svc = self._validate(inp)
@@ -101,11 +132,13 @@ class Requests:
         self._providers.for_action(svc.name, inp.action)  # a clear refusal when nothing can run it
         if facts.lock is not None:
             raise LockHeld(messages.locked(facts.lock))
+        req = None
         if incident is not None:  # approvals, confirmation and freezes skipped; the lock (above) never
             approvals, roles, confirm, status, expires = 0, self.glass.called_on(
                 policy_action, inp.environment, inp.service), False, "approved", None
         else:
             req = self.policy.decide(policy_action, inp.environment, inp.service)
+            check_phrase(req, svc.name, policy_action, phrase, cli=call.via == "cli")
             approvals, roles, confirm = req.approvals, req.approver_roles, req.confirm
             if req.approvals:
                 status = "pending_approval"
@@ -123,11 +156,14 @@ class Requests:
             channel_name=call.channel_name, approvals_required=approvals, approver_roles=roles,
             confirm=confirm, status=status, created_at=now_iso(), expires_at=expires,
             holder=str(THIS_PROCESS) if status == "approved" else None, interaction_id=call.interaction_id,
-            revision=1, shown_revision=0, break_glass=(inp.break_glass or "").strip() if incident is not None else None)
-        if incident is None:
-            return op, [], {}
-        opening, fields = self.glass.opened(op, incident)
-        return op, opening, fields
+            revision=1, shown_revision=0, break_glass=(inp.break_glass or "").strip() if incident is not None else None,
+            quorum=dump_slots(req.slots) if req is not None and req.row.require else None)
+        if incident is not None:
+            opening, fields = self.glass.opened(op, incident)
+            return op, opening, fields
+        if req is None or status == "approved":
+            return op, [], {}  # nobody is asked: nothing to bind
+        return dataclasses.replace(op, plan=(await self.plans.plan(op, facts, req.freeze)).dump()), [], {}
 
     async def _what_changes(self, inp: OperationInput, facts: TargetFacts
                             ) -> tuple[str | None, str | None, int | None, str]:
@@ -140,7 +176,7 @@ class Requests:
                                        f"to roll back to.")
             return facts.rollback_version, facts.current_version, None, "rollback"
         if inp.action == "scale":
-            current = await self._current_replicas(inp.service, inp.environment, facts)
+            current = await self.plans.current_replicas(inp.service, inp.environment, facts)
             # Unknown current count: treat it as a scale down, the safer reading.
             up = current is not None and inp.replicas is not None and inp.replicas >= current
             return None, None, current, "scale_up" if up else "scale_down"
@@ -165,18 +201,3 @@ class Requests:
                 raise ValidationFailed(f"Replicas for {svc.name} must be between {low} and {high}; "
                                        f"got {inp.replicas}.")
         return svc
-
-    async def _current_replicas(self, service: str, environment: str, facts: TargetFacts) -> int | None:
-        """The live count (bounded: the member waits for the first reply), else the last /scale."""
-        scaler = self._providers.scaler(service)
-        if scaler is not None:
-            try:
-                async with asyncio.timeout(REPLICA_READ_SECONDS):
-                    count = await scaler.current_replicas(service, environment)
-            except (IntegrationError, TimeoutError) as exc:
-                log.warning("could not read replicas of %s/%s: %s", service, environment,
-                            exc or f"no answer within {REPLICA_READ_SECONDS} s")
-                count = None
-            if count is not None:
-                return count
-        return facts.last_scale

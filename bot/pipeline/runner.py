@@ -17,12 +17,13 @@ from typing import Protocol
 
 from bot.config import OpscordConfig
 from bot.errors import OpscordError, ValidationFailed
-from bot.pipeline import messages, states
+from bot.pipeline import messages, quorum, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import operation_entry
 from bot.pipeline.health_gate import HealthGate, IncidentOpener
 from bot.pipeline.messages import Progress
 from bot.pipeline.notices import requester_notice
+from bot.pipeline.plans import Plans
 from bot.pipeline.types import Actor
 from bot.processes import THIS_PROCESS, ProcessIdentity
 from bot.providers import ProviderRegistry
@@ -57,8 +58,10 @@ class Runner:
     """Executes operations in background tasks; `drain` stops them for a graceful shutdown."""
 
     def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry, *,
-                 members: Members, changed: asyncio.Event, incidents: IncidentOpener | None = None) -> None:
+                 members: Members, changed: asyncio.Event, plans: Plans,
+                 incidents: IncidentOpener | None = None) -> None:
         self._config = config
+        self._plans = plans
         self._store = store
         self._access = access
         self._providers = providers
@@ -103,6 +106,11 @@ class Runner:
         if problem is not None:
             await self._finish(op, "approved", "failed", messages.failed(op, problem), approved_by=approved_by,
                                error=problem)
+            return await self._store.operation(op.id)
+        void = await self._plans.recheck(op)  # what the approvers saw must still be what runs
+        if void is not None:
+            await self._finish(op, "approved", "failed", messages.void(op, void), approved_by=approved_by,
+                               error=void, result="void")
             return await self._store.operation(op.id)
         deploys = op.action in ("deploy", "rollback")
         started = now_iso()
@@ -190,17 +198,18 @@ class Runner:
         self._changed.set()
 
     async def _recheck_approvers(self, op: Operation, decisions: list[Decision]) -> str | None:
-        """Approvals count only while their givers still hold an approver role."""
+        """Approvals count only while their givers still hold roles that fill every slot (one person, one slot)."""
         if not op.approvals_required:
             return None
-        valid = 0
+        now: list[tuple[str, frozenset[str]]] = []
         for decision in decisions:
             if decision.decision != "approve":
                 continue
             member = await self._members.actor(decision.approver_id)
-            if member is not None and self._access.may_approve(member, op.approver_roles):
-                valid += 1
-        return messages.APPROVAL_VOID if valid < op.approvals_required else None
+            if member is not None:
+                now.append((decision.approver_id, frozenset(self._access.capabilities(member))))
+        slots = quorum.slots_of(op)
+        return messages.APPROVAL_VOID if len(quorum.assign(slots, now)) < len(slots) else None
 
     async def _run_provider(self, op: Operation, step: Callable[[str], Awaitable[None]]) -> tuple[bool, str]:
         request = OperationRequest(

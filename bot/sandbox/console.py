@@ -12,6 +12,7 @@ from bot.sandbox.parsing import (
     Action,
     Click,
     ConsoleError,
+    Fill,
     Help,
     Quit,
     ShowAudit,
@@ -35,6 +36,7 @@ from bot.sandbox.world import DemoWorld
 from bot.store import AuditRow, Store
 
 RESPONSE_TIMEOUT_S = 5.0
+MODAL, TEXT_INPUT, LABEL = 9, 4, 18
 
 CONSOLE_HELP = [
     "/COMMAND VALUES… — run a slash command as the current user, values in option order or name:value,",
@@ -56,6 +58,8 @@ class Console:
         self.watcher = MessageWatcher(emu.state, self.renderer, out)
         self.user = next(iter(world.users))
         self.channel = world.home_channel
+        self.form: InteractionHandle | None = None
+        """The form (modal) the bot opened last, until it is submitted."""
 
     @property
     def prompt(self) -> str:
@@ -99,6 +103,8 @@ class Console:
             await self.run_slash(action)
         elif isinstance(action, Click):
             await self.click(action)
+        elif isinstance(action, Fill):
+            await self.fill(action.text)
         elif isinstance(action, ShowMessages):
             self.show_messages(action)
         elif isinstance(action, ShowAudit):
@@ -153,6 +159,19 @@ class Console:
             raise ConsoleError(str(exc)) from None
         await self._answered(handle)
 
+    async def fill(self, text: str) -> None:
+        """Submit the open form with `text` in its text field."""
+        form = self.form
+        if form is None or form.modal is None:
+            raise ConsoleError("no form is open; a command that needs one opens it")
+        if form.user_id != self.user_id:
+            raise ConsoleError("that form is another member's; switch back with `as`")
+        fields = _text_inputs(form.modal)
+        self.form = None
+        self.watcher.snapshot()
+        handle = await self.emu.submit_modal(form, {fields[0]: text} if fields else {})
+        await self._answered(handle)
+
     def _find_button(self, action: Click) -> tuple[Message, dict[str, object]]:
         """The message and button to click; an enabled button wins over a newer disabled one."""
         if action.message_id is not None:
@@ -180,6 +199,11 @@ class Console:
             await handle.wait_response(timeout=RESPONSE_TIMEOUT_S)
         except (TimeoutError, AssertionError):
             raise ConsoleError(f"the bot did not answer within {RESPONSE_TIMEOUT_S:g} s") from None
+        if handle.response_type == MODAL and handle.modal is not None:
+            self.form = handle
+            for line in _form_lines(handle.modal):
+                self.out(line)
+            return
         if not await self.watcher.follow(self.user_id):
             self.out("(still running; type `messages` later to see how it ends)")
 
@@ -210,6 +234,33 @@ class Console:
             self.out(f"  {line}")
         self.out(f"Users: {', '.join(self.world.users)}; channels: "
                  f"{', '.join('#' + c for c in self.world.channels)}")
+
+
+def _text_inputs(modal: dict[str, object]) -> list[str]:
+    """The custom_ids of a modal's text inputs, in order (inside action rows or labels)."""
+    found: list[str] = []
+
+    def walk(item: object) -> None:
+        if not isinstance(item, dict):
+            return
+        if item.get("type") == TEXT_INPUT:
+            found.append(str(item.get("custom_id")))
+        for child in [*(item.get("components") or []), item.get("component")]:
+            walk(child)
+
+    for item in modal.get("components") or []:  # type: ignore[attr-defined]
+        walk(item)
+    return found
+
+
+def _form_lines(modal: dict[str, object]) -> list[str]:
+    """A form as the member sees it, and how to answer it."""
+    lines = [f"📝 {modal.get('title')}"]
+    for item in modal.get("components") or []:  # type: ignore[attr-defined]
+        if isinstance(item, dict) and item.get("type") == LABEL:
+            lines.append(f"  {item.get('label')}" + (f" — {item['description']}" if item.get("description") else ""))
+    lines.append("  (answer with: type TEXT)")
+    return lines
 
 
 def _labelled(message: Message, label: str) -> dict[str, object] | None:

@@ -60,6 +60,13 @@ class ShowAudit:
 
 
 @dataclass(frozen=True)
+class Fill:
+    """``type TEXT``: fill in and submit the form (modal) the bot opened."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Help:
     """``help``."""
 
@@ -69,7 +76,7 @@ class Quit:
     """``quit``, ``exit`` (and end of input)."""
 
 
-Action = SwitchUser | SwitchChannel | Slash | Click | ShowMessages | ShowAudit | Help | Quit
+Action = SwitchUser | SwitchChannel | Slash | Click | Fill | ShowMessages | ShowAudit | Help | Quit
 
 
 def split_words(line: str) -> list[str]:
@@ -110,13 +117,15 @@ def parse_line(line: str) -> Action | None:
         if len(args) > 1 and args[-1].isdigit():
             return Click(" ".join(args[:-1]), int(args[-1]))
         return Click(" ".join(args))
+    if verb == "type" and args:
+        return Fill(" ".join(args))
     if verb == "messages" and len(args) <= 2:
         channel = next((a.lstrip("#") for a in args if not a.isdigit()), None)
         numbers = [a for a in args if a.isdigit()]
         return ShowMessages(channel, _count(numbers[0], "the count") if numbers else 5)
     if verb == "audit" and len(args) <= 1:
         return ShowAudit(_count(args[0], "the count") if args else 10)
-    if verb in ("as", "in", "click", "messages", "audit"):
+    if verb in ("as", "in", "click", "type", "messages", "audit"):
         raise ConsoleError(f"usage: {USAGE[verb]}")
     raise ConsoleError(f"unknown console command {words[0]!r}; slash commands start with /, type help for more")
 
@@ -125,6 +134,7 @@ USAGE = {
     "as": "as USER — act as another demo member, e.g. as bob",
     "in": "in #CHANNEL — switch channel, e.g. in #general",
     "click": "click LABEL [MESSAGE_ID] — click a button, e.g. click Approve",
+    "type": "type TEXT — fill in the form the bot opened (a step-up asks for the service name)",
     "messages": "messages [#CHANNEL] [N] — the last N messages (default 5)",
     "audit": "audit [N] — the last N audit rows (default 10)",
 }

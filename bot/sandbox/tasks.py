@@ -7,7 +7,7 @@ import asyncio
 from bot.pipeline.runner import OPERATION_TASK_PREFIX
 
 HANDLER_TASK_PREFIXES = ("CommandTree-invoker", "discord-ui-view-dispatch", "discord-ui-dynamic-item",
-                         "discord.py: on_")
+                         "discord-ui-modal-dispatch", "discord.py: on_")
 """Names discord.py gives the tasks of command handlers, button callbacks and event handlers."""
 
 

@@ -93,6 +93,8 @@ class RecordDecision:
     approver_id: str
     approver_name: str
     decision: str
+    roles: tuple[str, ...] = ()
+    """The capabilities the member holds as they decide (which approval slots they can fill)."""
 
 
 @dataclass(frozen=True)

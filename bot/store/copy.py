@@ -27,7 +27,7 @@ TABLES: dict[str, tuple[str, ...]] = {
                   "extra", "prev_hash", "hash", *INDEXED_KEYS, "body", "mac"),
     "kv": ("key", "value"),
     "operations": OPERATION_FIELDS,
-    "approvals": ("operation_id", "approver_id", "approver_name", "decision", "decided_at"),
+    "approvals": ("operation_id", "approver_id", "approver_name", "decision", "decided_at", "roles"),
     "locks": ("service", "environment", "operation_id", "holder_name", "since", "holder"),
     "deploys": ("id", "operation_id", "kind", "service", "environment", "version", "previous_version", "status",
                 "requester", "started_at", "finished_at", "committed_at"),

@@ -130,6 +130,10 @@ class Operation:
     """The reason given when an incident commander broke glass (approvals and freezes skipped)."""
     caused_by: str | None = None
     """The deploy whose health gate started this rollback (Opscord acting for that deploy's requester)."""
+    quorum: str | None = None
+    """The approval slots of a mixed-role quorum (JSON: one list of capabilities per slot); None: N-of-M."""
+    plan: str | None = None
+    """The plan its approvers were shown (JSON, see bot.pipeline.plans); None for requests made before plans."""
 
     def expired(self, at: datetime | None = None) -> bool:
         """Whether the time for approval or confirmation is over."""
@@ -147,6 +151,8 @@ class Decision:
     approver_name: str
     decision: str
     decided_at: str
+    roles: tuple[str, ...] | None = None
+    """The capabilities the approver held when they decided (None: recorded before roles were kept)."""
 
 
 @dataclass(frozen=True)

@@ -299,9 +299,12 @@ async def test_kill_9_at_six_moments_loses_nothing_and_runs_nothing_twice(world)
     assert overlaps == [], f"runs of one target overlapped: {overlaps[:3]}"
 
     statuses = dict(conn.all("SELECT status, count(*) FROM operations GROUP BY status"))
+    # A waiting request whose target another deploy reached first ends void (its plan changed): a right ending.
+    voided = conn.all("SELECT count(*) FROM operations WHERE status = 'failed' AND outcome LIKE '🚫%'")[0][0]
     conn.close()
-    print(f"{len(world.handles)} interactions, {len(replied)} replied, operations by status: {statuses}", flush=True)
-    assert statuses.get("succeeded", 0) > 20 and statuses.get("interrupted", 0) > 0
+    print(f"{len(world.handles)} interactions, {len(replied)} replied, operations by status: {statuses}, "
+          f"{voided} void", flush=True)
+    assert statuses.get("succeeded", 0) + voided > 20 and statuses.get("interrupted", 0) > 0
     recoveries = [line.split("recovered from the last stop: ")[1] for log in world.logs
                   for line in log.read_text(errors="replace").splitlines() if "recovered from the last stop" in line]
     print("recoveries:", recoveries, flush=True)

@@ -218,7 +218,7 @@ async def test_a_row_can_require_approval_and_then_confirmation(tmp_path, error_
     try:
         h = await harness.run("alice", "migrate", {"service": "order-service", "environment": "production"})
         msg = await h.wait_message(timeout=5)
-        assert "Requires approval from a dba. The requester then confirms." in msg.content
+        assert "Requires approval from a DBA. The requester then confirms." in msg.content
         await harness.click("carol", msg, "Approve")
         after = harness.emu.get_message(msg.id)
         assert "✅ Approved by @carol. @alice, confirm to proceed." in after.content

@@ -91,8 +91,10 @@ class World:
     members: Directory
     state: Path
 
-    async def request(self, actor: Actor, i: OperationInput, screen: Screen | None = None, **where: Any):
-        return await self.app.pipeline.request(i, call(actor, command_of(i), **where), screen or self.screen)
+    async def request(self, actor: Actor, i: OperationInput, screen: Screen | None = None, *,
+                      phrase: str | None = None, **where: Any):
+        return await self.app.pipeline.request(i, call(actor, command_of(i), **where), screen or self.screen,
+                                               phrase=phrase)
 
     async def click(self, actor: Actor, op_id: str, kind: str, *, message: MessageRef | None = None,
                     guild_id: str = GUILD) -> Screen:

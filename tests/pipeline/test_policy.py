@@ -14,7 +14,7 @@ SEED_EXPECTATIONS = [
     ("scale_up", "production", "No approval needed."),
     ("scale_down", "production", "Requires approval from a team lead."),
     ("scale_down", "staging", "No approval needed."),
-    ("migrate", "production", "Requires 2 approvals from different people (team lead or dba)."),
+    ("migrate", "production", "Requires 2 approvals from different people (team lead or DBA)."),
     ("migrate", "staging", "No approval needed."),
 ]
 
@@ -69,3 +69,37 @@ def test_rows_are_numbered_as_people_count():
     assert engine.explain("deploy", "production").startswith(
         "deploy in production: matches policy row 1 (the 1st [[policy]]) of the config")
     assert "matches policy row 2 (the 2nd [[policy]])" in engine.explain("migrate", "staging")
+
+
+def test_policy_explain_describes_a_quorum_and_a_step_up(tmp_path, capsys):
+    config = tmp_path / "opscord.toml"
+    config.write_text(EXAMPLE_CONFIG.read_text().replace(
+        '[[policy]]                       # migrate production → 2 approvals\naction = "migrate"\n'
+        'environment = "production"\napprovals = 2\napprover_roles = ["team_lead", "dba"]',
+        '[[policy]]\naction = "migrate"\nenvironment = "production"\nrequire = { team_lead = 1, dba = 1 }\n'
+        'confirm_phrase = true'))
+    assert main(["policy", "explain", "migrate", "production", "--config", str(config)]) == 0
+    line1, line2, line3 = capsys.readouterr().out.strip().splitlines()
+    assert "matches policy row 4" in line1
+    assert line3.startswith("Break-glass: not for migrate")
+    assert line2 == ("Requires approval from a team lead and a DBA (different people). One person fills one slot, "
+                     "whichever of these roles they hold; nobody approves their own request. Approvals expire after "
+                     "30 minutes. Step-up: the requester types the service name to confirm before the request is "
+                     "submitted. Approvals are bound to the plan on the request's card: if it changes before the "
+                     "run, they are void.")
+
+
+def test_a_freeze_keeps_a_quorum_and_adds_what_it_asks_for():
+    from datetime import UTC, datetime, timedelta
+
+    from bot.config import FreezeWindow
+
+    now = datetime.now(UTC)
+    freeze = FreezeWindow(start=now - timedelta(hours=1), end=now + timedelta(hours=1), environments=["production"],
+                          reason="Black Friday", approvals=3, approver_roles=["team_lead"])
+    engine = PolicyEngine([PolicyRow(action="deploy", environment="production", require={"team_lead": 1, "dba": 1})],
+                          [freeze])
+    req = engine.decide("deploy", "production")
+    assert req.approvals == 3 and req.freeze is freeze
+    assert req.sentence() == ("Requires approval from a team lead and a DBA (different people), and 1 more from "
+                              "a team lead.")

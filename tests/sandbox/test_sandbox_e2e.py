@@ -97,3 +97,21 @@ def test_ctrl_c_shuts_down_cleanly(sandbox):
             process.communicate()
     assert process.returncode == 0, err
     assert err == "" and "Traceback" not in out
+
+
+def test_a_step_up_form_in_the_console(sandbox):
+    text = sandbox.config.read_text()
+    block = text[text.index("# [[policy]]"):text.index("# The seed's approval matrix")]
+    sandbox.config.write_text(text.replace(block, "\n".join(line[2:] for line in block.strip().splitlines())
+                                           + "\n\n"))
+    done = sandbox.run(stdin="type payment-service\n/migrate payment-service production\ntype payments\n"
+                             "/migrate payment-service production\ntype payment-service\n")
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "error: no form is open; a command that needs one opens it" in out
+    assert "📝 Confirm: migrate in production\n  Type the service name to confirm — To migrate the database of " \
+           "payment-service in production, type payment-service.\n  (answer with: type TEXT)" in out
+    assert "That is not the service name, so the migrate was not requested." in out
+    assert "Requires approval from a team lead and a DBA (different people)." in out
+    assert "team lead: waiting · DBA: waiting" in out
+    assert "📋 Plan `" in out

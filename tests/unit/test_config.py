@@ -77,6 +77,35 @@ def test_cross_references():
     }
 
 
+def quorum_problems(*rows):
+    raw = {"guild": {"id": 1}, "roles": {"operator": ["ops"], "team_lead": ["lead"], "dba": ["dba"]},
+           "environments": [{"name": "prod"}], "policy": list(rows)}
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw)
+    return [str(p) for p in err.value.problems]
+
+
+def test_a_quorum_row_names_known_roles_with_counts_of_at_least_one():
+    assert parse_config({"guild": {"id": 1}, "roles": {"team_lead": ["lead"], "dba": ["dba"]},
+                         "environments": [{"name": "prod"}],
+                         "policy": [{"action": "migrate", "require": {"team_lead": 1, "dba": 1},
+                                     "confirm_phrase": True}]}).policy[0].require == {"team_lead": 1, "dba": 1}
+    assert quorum_problems({"action": "migrate", "require": {"team_lead": 1, "release_manager": 1}}) == [
+        "policy[0].require.release_manager: undefined role 'release_manager' (the roles are: dba, operator, "
+        "team_lead)"]
+    assert quorum_problems({"action": "migrate", "require": {"team_lead": 1, "dba": 0}}) == [
+        "policy[0].require: each role needs at least 1 approval (dba has 0); leave a role out instead"]
+    assert quorum_problems({"action": "deploy", "require": {"dba": 1}, "approvals": 2,
+                            "approver_roles": ["team_lead"]}) == [
+        "policy[0].require: give either require (approvals by role) or approvals with approver_roles, not both"]
+    assert quorum_problems({"action": "deploy", "require": {"dba": 11}}) == [
+        "policy[0].require: asks for more than 10 approvals in all"]
+    assert quorum_problems({"action": "deploy", "require": {"dba": "one"}}) == [
+        "policy[0].require.dba: must be a whole number"]
+    assert quorum_problems({"action": "deploy", "confirm_phrase": "maybe"}) == [
+        "policy[0].confirm_phrase: must be true or false"]
+
+
 def test_bad_regex_and_missing_file(tmp_path, capsys):
     raw = {"guild": {"id": 1}, "roles": {}, "environments": [{"name": "p"}],
            "services": [{"name": "a", "environments": ["p"], "version_pattern": "v(("}]}
@@ -158,3 +187,23 @@ def test_check_config_lists_what_bites_in_one_pass(tmp_path, capsys, monkeypatch
         "services[0].pager: environment variable OPSCORD_TEST_PD_KEY is not set",
     ])
     assert not any("Input should" in line or "Value error" in line or "String should" in line for line in lines)
+
+
+def test_the_example_configs_commented_quorum_row_is_valid_once_uncommented(tmp_path):
+    text = EXAMPLE_CONFIG.read_text()
+    block = text[text.index("# [[policy]]"):text.index("# The seed's approval matrix")]
+    own = tmp_path / "opscord.toml"
+    own.write_text(text.replace(block, "\n".join(line[2:] for line in block.strip().splitlines()) + "\n\n"))
+    config = load_config(own)
+    assert config.policy[0].require == {"team_lead": 1, "dba": 1} and config.policy[0].confirm_phrase
+    assert len(config.policy) == 6
+
+
+def test_a_role_used_only_by_a_quorum_is_a_used_role(tmp_path, capsys):
+    text = EXAMPLE_CONFIG.read_text().replace("id = 100000000000000001", OWN_GUILD)
+    text = text.replace('approvals = 2\napprover_roles = ["team_lead", "dba"]', 'require = { team_lead = 1, dba = 1 }', 1)
+    text = text.replace('audit = ["viewer", "operator", "team_lead", "dba", "incident_commander"]',
+                        'audit = ["viewer", "operator", "team_lead", "incident_commander"]', 1)
+    path = tmp_path / "quorum.toml"
+    path.write_text(text)
+    assert main(["check-config", str(path)]) == 0, capsys.readouterr().err

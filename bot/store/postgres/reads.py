@@ -61,9 +61,13 @@ def operation_of_record(rec: asyncpg.Record) -> Operation:
     return Operation(**values)
 
 
+DECISION_COLUMNS = "approver_id, approver_name, decision, decided_at, roles"
+
+
 def decision(rec: asyncpg.Record) -> Decision:
-    """An approvals row as the value."""
-    return Decision(rec[0], rec[1], rec[2], rec[3])
+    """An approvals row as the value (its roles a JSON list, or NULL for older rows)."""
+    roles = tuple(json.loads(rec[4])) if rec[4] is not None else None
+    return Decision(rec[0], rec[1], rec[2], rec[3], roles)
 
 
 async def operation(conn: Conn, op_id: str) -> Operation | None:
@@ -75,7 +79,7 @@ async def operation(conn: Conn, op_id: str) -> Operation | None:
 async def decisions_of(conn: Conn, op_id: str) -> list[Decision]:
     """Every decision on an operation, in order."""
     return [decision(rec) for rec in await conn.fetch(
-        "SELECT approver_id, approver_name, decision, decided_at FROM approvals WHERE operation_id = $1 "
+        f"SELECT {DECISION_COLUMNS} FROM approvals WHERE operation_id = $1 "  # noqa: S608 - fixed column names
         "ORDER BY decided_at, seq", op_id)]
 
 

@@ -17,7 +17,7 @@ import asyncpg
 
 from bot.store import changes as c
 from bot.store.chain import PLACEHOLDERS, ChainKey, seal
-from bot.store.postgres.reads import OP_COLUMNS, decision, lock_of, operation
+from bot.store.postgres.reads import DECISION_COLUMNS, OP_COLUMNS, decision, lock_of, operation
 from bot.store.postgres.reads import operation_of_record as operation_from
 from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditEntry, AuditRow, Operation
 from bot.times import now_iso
@@ -277,12 +277,13 @@ async def _take_lock(conn: Conn, step: c.TakeLock) -> None:
 
 async def _record_decision(conn: Conn, step: c.RecordDecision) -> None:
     _text_ok(step.approver_name)
-    done = await conn.fetchval("INSERT INTO approvals (operation_id, approver_id, approver_name, decision, decided_at) "
-                               "VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING 1",
-                               step.op_id, step.approver_id, step.approver_name, step.decision, now_iso())
+    done = await conn.fetchval("INSERT INTO approvals (operation_id, approver_id, approver_name, decision, decided_at, "
+                               "roles) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
+                               step.op_id, step.approver_id, step.approver_name, step.decision, now_iso(),
+                               json.dumps(list(step.roles)))
     if done is not None:
         return
-    rec = await conn.fetchrow("SELECT approver_id, approver_name, decision, decided_at FROM approvals "
+    rec = await conn.fetchrow(f"SELECT {DECISION_COLUMNS} FROM approvals "  # noqa: S608 - fixed column names
                               "WHERE operation_id = $1 AND approver_id = $2", step.op_id, step.approver_id)
     raise Conflicted(c.Conflict(step, "decided", decision=decision(rec) if rec else None))
 

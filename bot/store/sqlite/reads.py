@@ -63,10 +63,19 @@ def operation_of(conn: sqlite3.Connection, op_id: str) -> Operation | None:
     return _operation(rec) if rec else None
 
 
+DECISION_COLUMNS = "approver_id, approver_name, decision, decided_at, roles"
+
+
+def decision_of(rec: sqlite3.Row | tuple[Any, ...]) -> Decision:
+    """An approvals row as the value (its roles a JSON list, or NULL for older rows)."""
+    roles = tuple(json.loads(rec[4])) if rec[4] is not None else None
+    return Decision(rec[0], rec[1], rec[2], rec[3], roles)
+
+
 def decisions_of(conn: sqlite3.Connection, op_id: str) -> list[Decision]:
     """Every decision on an operation, in order."""
-    return [Decision(*rec) for rec in conn.execute(
-        "SELECT approver_id, approver_name, decision, decided_at FROM approvals WHERE operation_id = ? "
+    return [decision_of(rec) for rec in conn.execute(
+        f"SELECT {DECISION_COLUMNS} FROM approvals WHERE operation_id = ? "  # noqa: S608 - fixed column names
         "ORDER BY decided_at, rowid", (op_id,))]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from bot.store import changes as c
 from bot.store.chain import GENESIS_HASH, PLACEHOLDERS, ChainKey, Sealed, seal
-from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditRow, Decision, Operation
-from bot.store.sqlite.reads import lock_of, operation_of
+from bot.store.records import OPERATION_FIELDS, REVIEW_FIELDS, WATCH_FIELDS, AuditRow, Operation
+from bot.store.sqlite.reads import DECISION_COLUMNS, decision_of, lock_of, operation_of
 from bot.times import now_iso
 
 AUDIT_INSERT = ("INSERT INTO audit_log (id, timestamp, user, command, approved_by, result, duration_seconds, channel,"
@@ -239,13 +239,14 @@ def _claim(conn: sqlite3.Connection, sql: str, params: tuple[object, ...], step:
 
 def _record_decision(conn: sqlite3.Connection, step: c.RecordDecision) -> None:
     cur = conn.execute("INSERT OR IGNORE INTO approvals (operation_id, approver_id, approver_name, decision, "
-                       "decided_at) VALUES (?, ?, ?, ?, ?)",
-                       (step.op_id, step.approver_id, step.approver_name, step.decision, now_iso()))
+                       "decided_at, roles) VALUES (?, ?, ?, ?, ?, ?)",
+                       (step.op_id, step.approver_id, step.approver_name, step.decision, now_iso(),
+                        json.dumps(list(step.roles))))
     if cur.rowcount == 1:
         return
-    rec = conn.execute("SELECT approver_id, approver_name, decision, decided_at FROM approvals "
+    rec = conn.execute(f"SELECT {DECISION_COLUMNS} FROM approvals "  # noqa: S608 - fixed column names
                        "WHERE operation_id = ? AND approver_id = ?", (step.op_id, step.approver_id)).fetchone()
-    raise _Conflicted(c.Conflict(step, "decided", decision=Decision(*rec) if rec else None))
+    raise _Conflicted(c.Conflict(step, "decided", decision=decision_of(rec) if rec else None))
 
 
 def _reserve_incident(conn: sqlite3.Connection, step: c.ReserveIncident) -> str:
