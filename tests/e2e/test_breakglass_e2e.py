@@ -178,7 +178,8 @@ async def test_help_and_policy_explain_describe_break_glass_as_configured(glass,
     capsys.readouterr()
     assert main(["policy", "explain", "scale_down", "production", "--config", str(config)]) == 0
     said = capsys.readouterr().out.splitlines()
-    assert said[1] == "Requires approval from a team lead. Approvals expire after 30 minutes."
+    assert said[1] == ("Requires approval from a team lead. Approvals expire after 30 minutes. Approvals are bound to "
+                       "the plan on the request's card: if it changes before the run, they are void.")
     assert said[2] == ("Break-glass: an incident commander may run it at once with break_glass:<reason> while the "
                        "service has an open incident, skipping approvals, confirmation and freezes (never the lock); "
                        "then 2 team leads other than them acknowledge the review within 4 h.")
