@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.client.buttons import BUTTONS
+from bot.client.buttons import BUTTONS, answer_unknown
 from bot.client.calls import family_of
 from bot.client.guild import resolve_channel
 from bot.client.reactions import on_reaction
@@ -170,6 +170,10 @@ class OpsBot(commands.Bot):
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         """✅ and ❌ on a request's message count like its buttons."""
         await on_reaction(self, self.app, payload)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """A click on a button no item of Opscord's answers still gets one sentence."""
+        await answer_unknown(interaction)
 
     async def on_app_command_completion(self, interaction: discord.Interaction[Any], command: Any) -> None:
         """Count a command that ended without an error (failures are counted on the error path)."""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
+
+import asyncpg
 
 from bot.store.changes import Applied, Change, Conflict
 from bot.store.interface import Store
@@ -22,6 +25,7 @@ from bot.store.records import (
 from bot.store.sqlite import SQLiteStore
 
 __all__ = [
+    "OPEN_ERRORS",
     "Applied",
     "AuditEntry",
     "AuditRow",
@@ -41,6 +45,10 @@ __all__ = [
     "is_postgres_url",
     "open_store",
 ]
+
+
+OPEN_ERRORS: tuple[type[Exception], ...] = (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError)
+"""What opening a store can raise: no database in the file, unreadable, refused, unknown host, bad password."""
 
 
 async def open_store(sqlite_path: Path, database_url: str | None = None) -> Store:
