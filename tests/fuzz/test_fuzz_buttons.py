@@ -1,6 +1,6 @@
 """Every button custom_id shape, clicked by anyone, on the request's own message or another one.
 
-The shapes: each kind the bot knows (approve, reject, confirm, cancel) with the id of a live
+The shapes: each kind the bot registers (BUTTONS: approve, reject, confirm, cancel, …) with the id of a live
 request, of a decided one, of none, or a malformed id; custom_ids of no shape the bot knows (a
 button from an older version, another app's, hostile text up to Discord's 100 characters). A
 button is put on a message as if the bot had sent it earlier — or as a client that has not yet
@@ -18,6 +18,7 @@ import pytest_asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.client.buttons import BUTTONS
 from bot.pipeline.states import HOLDING, PENDING, TERMINAL
 from bot.sandbox.emulator import Message
 from tests.fuzz.budget import fuzz_settings
@@ -25,7 +26,7 @@ from tests.fuzz.probe import FuzzWorld, fuzz_world
 from tests.fuzz.strategies import hostile_text
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-KINDS = ("approve", "reject", "confirm", "cancel")
+KINDS = tuple(button.kind for button in BUTTONS)  # every button the bot registers: new ones are fuzzed too
 OUTCOME = {"succeeded": "success"}  # an operation's status → its outcome row's result (the others read the same)
 REQUESTS = {
     "deploy": ("deploy", {"service": "order-service", "version": "v1.0.0", "environment": "production"}),
