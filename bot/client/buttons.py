@@ -56,6 +56,25 @@ class ButtonReply:
         await self._interaction.response.send_message(sentence, ephemeral=True, allowed_mentions=_NONE)
 
 
+UNKNOWN_BUTTON = "That button is not one Opscord knows (an old or foreign message?); nothing was done."
+
+
+def is_ours(custom_id: str) -> bool:
+    """Whether one of Opscord's buttons answers this custom_id."""
+    return any(button.__discord_ui_compiled_template__.fullmatch(custom_id) for button in BUTTONS)
+
+
+async def answer_unknown(interaction: discord.Interaction[Any]) -> None:
+    """A click no button of Opscord's answers (discord.py would leave it unanswered): one sentence, audited."""
+    from bot.client.bot import app_of
+
+    data: dict[str, Any] = dict(interaction.data or {})
+    if interaction.type is not discord.InteractionType.component or is_ours(str(data.get("custom_id", ""))):
+        return
+    await answer_failure(app_of(interaction.client), interaction, invocation_of(interaction),
+                         ValidationFailed(UNKNOWN_BUTTON))
+
+
 class _RequestButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"opscord:base:{_ID}"):
     """A button of a request's message."""
 
@@ -112,20 +131,3 @@ class CancelButton(_RequestButton, template=rf"opscord:cancel:{_ID}"):
 
 
 BUTTONS = (ApproveButton, RejectButton, ConfirmButton, CancelButton)
-UNKNOWN_BUTTON = "That button is not one Opscord knows (an old or foreign message?); nothing was done."
-
-
-def is_ours(custom_id: str) -> bool:
-    """Whether one of Opscord's buttons answers this custom_id."""
-    return any(button.__discord_ui_compiled_template__.fullmatch(custom_id) for button in BUTTONS)
-
-
-async def answer_unknown(interaction: discord.Interaction[Any]) -> None:
-    """A click no button of Opscord's answers (discord.py would leave it unanswered): one sentence, audited."""
-    from bot.client.bot import app_of
-
-    data: dict[str, Any] = dict(interaction.data or {})
-    if interaction.type is not discord.InteractionType.component or is_ours(str(data.get("custom_id", ""))):
-        return
-    await answer_failure(app_of(interaction.client), interaction, invocation_of(interaction),
-                         ValidationFailed(UNKNOWN_BUTTON))

@@ -67,7 +67,7 @@ def storable(entry: AuditEntry) -> AuditEntry:
 
 
 def _nul_escaped(entry: AuditEntry) -> AuditEntry:
-    """Every row: a typed NUL written as an escape (PostgreSQL refuses NUL; SQLite's JSON functions cut the text
+    """A command's row: a typed NUL written as an escape (PostgreSQL refuses NUL; SQLite's JSON functions cut the text
     there, so the verifier's check of the indexed columns would see a row that differs from what was hashed)."""
     return _entry(entry, _without_nul)
 
@@ -96,10 +96,10 @@ def operation_entry(op: Operation, result: str, *, call: Invocation | None = Non
         "interaction_id": call.interaction_id if call else None, "guild_id": op.guild_id,
         "via": "cli" if call is not None and call.via == "cli" else None, **extra, "error": error,
     })
-    return _nul_escaped(AuditEntry(
-        user=f"@{op.requester_name}", command=op.command, result=result, approved_by=approved_by,
-        duration_seconds=seconds_since(op.created_at), channel=f"#{op.channel_name}" if op.channel_name else None,
-        timestamp=utc_timestamp(call.received_at) if call and call.received_at else None, extra=fields))
+    return AuditEntry(user=f"@{op.requester_name}", command=op.command, result=result, approved_by=approved_by,
+                      duration_seconds=seconds_since(op.created_at),
+                      channel=f"#{op.channel_name}" if op.channel_name else None,
+                      timestamp=utc_timestamp(call.received_at) if call and call.received_at else None, extra=fields)
 
 
 def click_entry(click: Click, op: Operation | None, result: str, *, error: str | None = None,
