@@ -86,7 +86,7 @@ def custom_ids(world: FuzzWorld, live: list[str]) -> st.SearchStrategy[str]:
     return st.one_of(ours, ours, shaped, hostile_text(world.vocab, min_size=1, max_size=100)).map(lambda c: c[:100])
 
 
-@fuzz_settings(60)
+@fuzz_settings(80)
 @given(data=st.data())
 async def test_every_click_gets_an_answer(world: FuzzWorld, data: st.DataObject) -> None:
     kind = data.draw(st.sampled_from(sorted(REQUESTS)), label="request")

@@ -47,7 +47,7 @@ async def test_the_fuzzed_commands_are_the_synced_ones(world: FuzzWorld) -> None
 
 
 @pytest.mark.parametrize("path", PATHS)
-@fuzz_settings(12)
+@fuzz_settings(15)
 @given(data=st.data())
 async def test_every_option_value_gets_an_answer(world: FuzzWorld, path: str, data: st.DataObject) -> None:
     definition = leaf(world.emu.synced_commands(world.harness.guild_id), path)

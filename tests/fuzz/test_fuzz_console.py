@@ -117,7 +117,7 @@ def lines(draw: st.DrawFn, world: ConsoleWorld) -> str:
     return " ".join([head, *(quote(w) if " " in w or quote is not str else w for w in typed)])
 
 
-@fuzz_settings(120)
+@fuzz_settings(150)
 @given(data=st.data())
 async def test_every_console_line_acts_or_says_why(world: ConsoleWorld, data: st.DataObject) -> None:
     line = with_ids(world, data.draw(lines(world), label="line"))
