@@ -195,9 +195,9 @@ def test_every_command_line_ends_in_an_exit_code_and_a_sentence(files: Files, da
 
 
 def as_database(argv: list[str]) -> bool:
-    """Whether the URL with a password was given as a database (--db, --to, --from)."""
-    return any(word == REFUSED_POSTGRES and before in ("--db", "--to", "--from")
-               for before, word in zip(["", *argv], argv, strict=False))
+    """Whether the URL with a password was given as a database (--db, --to, --from), and only as one."""
+    given = [before for before, word in zip(["", *argv], argv, strict=False) if REFUSED_POSTGRES in word]
+    return bool(given) and all(before in ("--db", "--to", "--from") for before in given)
 
 
 def parse_only(argv: list[str]) -> tuple[int, str, str]:
