@@ -1,12 +1,13 @@
 # `make run` starts Opscord; `make test` runs the linters and the test suite.
 # Both create .venv and install the project on first use (only Python 3.11+ is needed).
+# `make fuzz` runs the fuzz suite 20 times longer than CI does, with fresh random examples (FUZZ_SCALE=N for N times).
 # `make bench` measures Opscord against its baselines (BENCH_ARGS="--quick --json bench.json" for a shorter run).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit fuzz bench clean
 
 run: $(STAMP)
 	$(BIN)/python -m bot
@@ -17,6 +18,9 @@ test: lint $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check bot cogs integrations tests scripts
 	$(BIN)/mypy
+
+fuzz: $(STAMP)
+	OPSCORD_FUZZ_SCALE=$(or $(FUZZ_SCALE),20) $(BIN)/python -m pytest -q -m fuzz tests/fuzz
 
 bench: $(STAMP)
 	$(BIN)/python -m bot bench $(BENCH_ARGS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import sys
@@ -14,7 +15,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from bot.settings import Settings
-from bot.store import Store, is_postgres_url, open_store
+from bot.store import OPEN_ERRORS, Store, is_postgres_url, open_store
 
 
 def _settings() -> Settings:
@@ -112,7 +113,30 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line and run the chosen command; returns the exit code."""
+    for stream in (sys.stdout, sys.stderr):  # typed bytes that are no UTF-8 are echoed escaped, not a crash
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except Exception as exc:  # the last resort: one line, never a traceback (unless LOG_LEVEL=DEBUG asks for it)
+        if os.environ.get("LOG_LEVEL", "").upper() == "DEBUG":
+            raise
+        print(f"opscord: {UNEXPECTED} ({_reason(exc)}); LOG_LEVEL=DEBUG shows the traceback", file=sys.stderr)
+        return 1
+
+
+UNEXPECTED = "the command failed unexpectedly"
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception in one scrubbed line (a database URL's password never shows)."""
+    from integrations.scrub import scrub
+
+    return " ".join(scrub(f"{type(exc).__name__}: {exc}").split())[:300]
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.cmd == "init":
         return init_here(args.force)
     if args.cmd == "check-config":
@@ -291,7 +315,7 @@ async def store_migrate(source: str | None, target: str | None) -> int:
     if not target or not is_postgres_url(target):
         raise SystemExit("opscord: --to must be a postgresql:// URL (or set OPSCORD_DATABASE_URL)")
     if source is None:
-        store = await open_store(Path(), target)
+        store = await _opened(target)
         head = await store.audit_head()
         await store.close()
         print(f"schema up to date; {head[0]} audit rows")
@@ -301,19 +325,39 @@ async def store_migrate(source: str | None, target: str | None) -> int:
     except CopyRefused as exc:
         print(f"opscord: {exc}", file=sys.stderr)
         return 1
+    except OPEN_ERRORS as exc:
+        from integrations.scrub import scrub
+
+        print(f"opscord: cannot copy {source} to {scrub(target)}: {_reason(exc)}", file=sys.stderr)
+        return 1
     ok = report.verify is not None and report.verify.ok
     print("\n".join(report.lines()), file=sys.stdout if ok else sys.stderr)
     return 0 if ok else 1
 
 
+def _is_file(path: Path) -> bool:
+    """Whether a file is there (False for a name the system refuses: too long, a loop of links …)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+async def _opened(db_path: Path | str) -> Store:
+    """The store at a SQLite path or a postgresql:// URL; one line saying why not (not a database, refused…)."""
+    try:
+        return await (open_store(Path(), db_path) if isinstance(db_path, str) else open_store(db_path))
+    except OPEN_ERRORS as exc:
+        from integrations.scrub import scrub
+
+        raise SystemExit(f"opscord: cannot open the database {scrub(str(db_path))}: {_reason(exc)}") from None
+
+
 @contextlib.asynccontextmanager
 async def _open_store(db_path: Path | str) -> AsyncIterator[Store]:
-    if isinstance(db_path, str):
-        store = await open_store(Path(), db_path)
-    elif not await asyncio.to_thread(db_path.is_file):
+    if isinstance(db_path, Path) and not await asyncio.to_thread(_is_file, db_path):
         raise SystemExit(f"opscord: no database at {db_path}")
-    else:
-        store = await open_store(db_path)
+    store = await _opened(db_path)
     try:
         yield store
     finally:

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 
 from bot.settings import Settings
-from bot.store import Store, VerifyResult, open_store
+from bot.store import OPEN_ERRORS, Store, VerifyResult, open_store
 from bot.store.chain import ChainKey
 from bot.witness import Checkpoint, Witness, against, judge, read_channel, read_files, summary
 from integrations.errors import IntegrationError
@@ -60,7 +60,7 @@ async def opened(db: Path | str) -> AsyncIterator[Store]:
         raise CannotCheck(f"no database at {db}")
     try:
         store = await open_store(db if isinstance(db, Path) else Path(), db if isinstance(db, str) else None)
-    except (OSError, RuntimeError) as exc:  # StoreUnavailable among them
+    except OPEN_ERRORS as exc:  # StoreUnavailable among them
         raise CannotCheck(f"the database could not be opened ({exc})") from None
     try:
         yield store

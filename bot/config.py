@@ -492,6 +492,8 @@ def read_raw(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Problem("", f"cannot read {path}: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem("", f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8")]) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

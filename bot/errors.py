@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from discord import app_commands
 
+UNSTORABLE = "That text cannot be stored (it is not valid Unicode); nothing was done."
+"""The answer to a command whose text UTF-8 cannot hold (a lone surrogate), in Discord and in the CLI alike."""
+
 
 class OpscordError(Exception):
     """Base for errors whose message is safe and meant for the user."""

@@ -11,18 +11,21 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.app import App
 from bot.config import OpscordConfig
-from bot.errors import ValidationFailed
+from bot.errors import UNSTORABLE, ValidationFailed
 from bot.incidents import Opened
 from bot.pipeline import Actor, ActorRole, Card, Click, Invocation, MessageRef, OpAction, OperationInput, Refused
+from bot.pipeline.entries import call_entry, storable
 from bot.pipeline.states import PENDING, TERMINAL
 
 SUCCESS, FAILED, USAGE, WAITING = 0, 1, 2, 3
+REQUEST_ID = re.compile(r"op-[0-9a-f]{10}")
 CHANNEL = "cli"
 USAGE_LINES = {
     "deploy": "run-op deploy SERVICE VERSION ENVIRONMENT",
@@ -155,6 +158,10 @@ async def run_operation(app: App, inp: OperationInput, call: Invocation, out: Ca
     except Refused as exc:
         out(exc.message)
         return FAILED
+    except UnicodeError:  # a lone surrogate (bytes that were no UTF-8): said and audited as in Discord
+        await app.journal.record(storable(call_entry(call, "invalid", error=UNSTORABLE)))
+        out(UNSTORABLE)
+        return FAILED
     if op.status in PENDING:
         how = "approve it" if op.status == "pending_approval" else "confirm it (the requester)"
         out(f"Request {op.id}: {how} with `python -m bot approve {op.id}` (or reject with --reject).")
@@ -164,9 +171,9 @@ async def run_operation(app: App, inp: OperationInput, call: Invocation, out: Ca
 
 async def decide(app: App, op_id: str, actor: Actor, reject: bool, out: Callable[[str], None]) -> int:
     """Approve, reject, confirm or cancel a waiting request; run it here when that completes it."""
-    op = await app.store.operation(op_id)
+    op = await app.store.operation(op_id) if REQUEST_ID.fullmatch(op_id) else None
     if op is None:
-        out(f"No request {op_id}.")
+        out(f"No request {op_id if op_id.isprintable() else repr(op_id)}.")
         return FAILED
     if op.status == "pending_confirmation":
         kind = "cancel" if reject else "confirm"

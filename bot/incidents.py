@@ -43,6 +43,7 @@ COMPONENT_STATUS: dict[str, ComponentStatus] = {"sev1": "major_outage", "sev2": 
                                                 "sev3": "degraded_performance"}
 UPDATE_STATUSES = ("identified", "monitoring")
 CLOSED = ("resolved", "failed", "opening")
+OPEN_LISTED = 10  # a refusal names at most this many open incidents (a message holds 2000 characters)
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,9 @@ class Incidents:
             return open_now[0]
         if not open_now:
             raise ValidationFailed("There is no open incident.")
-        ids = ", ".join(i.id for i in open_now)
-        raise ValidationFailed(f"Run this in the incident's thread; open incidents: {ids}.")
+        ids = ", ".join(i.id for i in open_now[:OPEN_LISTED])
+        more = f" and {len(open_now) - OPEN_LISTED} more" if len(open_now) > OPEN_LISTED else ""
+        raise ValidationFailed(f"Run this in the incident's thread; open incidents: {ids}{more}.")
 
     # --- who an incident reaches ------------------------------------------------------------------
     def _oncall(self, service: str | None) -> RoleRef | None:

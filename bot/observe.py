@@ -17,6 +17,7 @@ from bot.pipeline import Invocation, Journal
 from bot.pipeline.states import PENDING
 from bot.providers import ProviderRegistry
 from bot.store import DeployRecord, Lock, Review, Store
+from bot.text import quoted
 from integrations.base import HealthReport, HealthStatus, LogLine
 from integrations.errors import IntegrationError
 
@@ -55,7 +56,7 @@ def known_service(config: OpscordConfig, name: str) -> ServiceConfig:
     svc = config.service(name)
     if svc is None:
         known = ", ".join(s.name for s in config.services)
-        raise ValidationFailed(f"Unknown service {name[:60]!r}. Known services: {known}.")
+        raise ValidationFailed(f"Unknown service {quoted(name, 60)}. Known services: {known}.")
     return svc
 
 
@@ -63,7 +64,7 @@ def parse_since(text: str) -> timedelta:
     """`15m`, `1h`, `2d` → a duration (at most 7 days)."""
     match = _DURATION.match(text)
     if not match:
-        raise ValidationFailed(f"`last` must be a duration like 15m, 1h or 2d, not {text[:20]!r}.")
+        raise ValidationFailed(f"`last` must be a duration like 15m, 1h or 2d, not {quoted(text, 20)}.")
     since = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2).lower()])
     if not timedelta(0) < since <= MAX_SINCE:
         raise ValidationFailed("`last` must be more than 0 and at most 7d.")
@@ -128,7 +129,7 @@ class Observer:
             since = parse_since(last)
             env = environment or ("production" if "production" in svc.environments else svc.environments[0])
             if env not in svc.environments:
-                raise ValidationFailed(f"{svc.name} is not deployed to {env[:40]!r}; its environments: "
+                raise ValidationFailed(f"{svc.name} is not deployed to {quoted(env, 40)}; its environments: "
                                        f"{', '.join(svc.environments)}.")
             notes.add(environment=env)
             source = self._providers.log_source(svc.name)

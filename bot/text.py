@@ -47,6 +47,11 @@ def shown(text: str, limit: int = 200, *, one_line: bool = True) -> str:
     return _MENTION.sub(_defuse, _LINE_START.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", text)))
 
 
+def quoted(text: str, limit: int = 60) -> str:
+    """Typed text named in a refusal: `'nope'`, shown escaped (a typed mention or markdown stays inert)."""
+    return f"'{shown(text, limit)}'"
+
+
 def thread_name(text: str, limit: int = 100) -> str:
     """Typed text as a thread or event name: visible, one line, no mention syntax (names are not markdown)."""
     return clip(_MENTION.sub(_defuse, " ".join(_visible(text).split())), limit)

@@ -17,7 +17,7 @@ from bot.errors import ValidationFailed
 from bot.pipeline import Actor, Invocation, Journal
 from bot.store import AuditEntry, AuditRow, Change, Store, VerifyResult
 from bot.store.changes import PutFact
-from bot.text import shown
+from bot.text import quoted, shown
 from bot.witness import Checkpoint
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def alarm_message(result: VerifyResult) -> str:
 def parse_since(text: str) -> str:
     """An ISO date or time → the stored timestamp format; a clear refusal otherwise."""
     problem = ValidationFailed(f"`since` must be an ISO date or time like 2026-03-01 or 2026-03-01T12:00:00Z, "
-                               f"not {text[:40]!r}.")
+                               f"not {quoted(text, 40)}.")
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
         if moment.tzinfo is None:
@@ -106,7 +106,7 @@ class AuditTrail:
         """The latest rows, newest first, filtered by member and/or service."""
         async with self._journal.command(call, "audit") as notes:
             if service is not None and self._config.service(service) is None:
-                raise ValidationFailed(f"Unknown service {service[:60]!r}. Known: "
+                raise ValidationFailed(f"Unknown service {quoted(service, 60)}. Known: "
                                        f"{', '.join(s.name for s in self._config.services)}.")
             rows = await self._store.audit_recent(limit, user_id=member.id if member else None,
                                                   user=member.label if member else None, service=service)

@@ -28,11 +28,23 @@ def environment_choices(app: App, interaction: discord.Interaction[Any], current
     return [app_commands.Choice(name=n, value=n) for n in names if current.lower() in n][:25]
 
 
+def _searchable(text: str) -> bool:
+    """Whether the store can look the text up: UTF-8 cannot hold a lone surrogate, PostgreSQL no NUL."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
 async def version_choices(app: App, interaction: discord.Interaction[Any], current: str
                           ) -> list[app_commands.Choice[str]]:
     """Recently deployed versions of the chosen service, newest first."""
-    service = str(getattr(interaction.namespace, "service", "") or "")
-    versions = await app.store.versions(service, current[:64], limit=25)
+    svc = app.config.service(str(getattr(interaction.namespace, "service", "") or ""))
+    typed = current[:64]
+    if svc is None or not _searchable(typed):
+        return []
+    versions = await app.store.versions(svc.name, typed, limit=25)
     return [app_commands.Choice(name=v, value=v) for v in versions]
 
 

@@ -13,6 +13,7 @@ from bot.app import App
 from bot.client import OpsBot, app_of
 from bot.client.calls import actor_of, invocation_of
 from bot.store import AuditRow
+from bot.text import shown
 
 _RESULT_ICONS = {"success": "✅", "failed": "❌", "error": "💥", "denied": "⛔", "invalid": "⚠️",
                  "rejected": "🚫", "expired": "⌛", "interrupted": "⚡", "requested": "📝", "locked": "🔒",
@@ -23,10 +24,11 @@ _NONE = discord.AllowedMentions.none()
 def render_row(row: AuditRow) -> str:
     """One audit row as a single embed line."""
     icon = _RESULT_ICONS.get(row.result, "•")
-    approved = f" · approved by {row.approved_by}" if row.approved_by else ""
+    approved = f" · approved by {shown(row.approved_by, 100)}" if row.approved_by else ""
     duration = f" · {row.duration_seconds:g}s" if row.duration_seconds is not None else ""
-    command = discord.utils.escape_markdown(row.command[:120])
-    return f"`#{row.id}` {row.timestamp} {icon} **{row.result}** {row.user} `{command}`{approved}{duration}"
+    # as typed, but shown escaped: a code span would let a typed backtick out, and with it markdown and mentions
+    return f"`#{row.id}` {row.timestamp} {icon} **{row.result}** {shown(row.user, 40)} {shown(row.command, 120)}" \
+           f"{approved}{duration}"
 
 
 def recent_embed(rows: list[AuditRow], title: str) -> discord.Embed:

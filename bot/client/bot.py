@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 from discord.ext import commands
 
-from bot.client.buttons import BUTTONS
+from bot.client.buttons import BUTTONS, answer_unknown
 from bot.client.calls import family_of
 from bot.client.guild import resolve_channel
 from bot.client.phrase import PhraseForms
@@ -191,8 +191,9 @@ class OpsBot(commands.Bot):
         await on_reaction(self, self.app, payload)
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """A step-up form submitted after it closed (or from before a restart) is answered, not dropped."""
+        """Answer what discord.py would drop: a step-up form past its time, a click no button of Opscord's knows."""
         await self.phrase_forms.answer_stale(interaction)
+        await answer_unknown(interaction)
 
     async def on_app_command_completion(self, interaction: discord.Interaction[Any], command: Any) -> None:
         """Count a command that ended without an error (failures are counted on the error path)."""

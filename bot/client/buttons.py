@@ -15,8 +15,9 @@ from typing import Any
 
 import discord
 
-from bot.client.calls import click_of
+from bot.client.calls import click_of, invocation_of
 from bot.client.errors import answer_failure
+from bot.errors import ValidationFailed
 from bot.pipeline import Card
 from bot.pipeline.types import ClickKind
 
@@ -58,6 +59,25 @@ class ButtonReply:
     async def tell(self, sentence: str) -> None:
         """An ephemeral sentence for the clicker."""
         await self._interaction.response.send_message(sentence, ephemeral=True, allowed_mentions=_NONE)
+
+
+UNKNOWN_BUTTON = "That button is not one Opscord knows (an old or foreign message?); nothing was done."
+
+
+def is_ours(custom_id: str) -> bool:
+    """Whether one of Opscord's buttons answers this custom_id."""
+    return any(button.__discord_ui_compiled_template__.fullmatch(custom_id) for button in BUTTONS)
+
+
+async def answer_unknown(interaction: discord.Interaction[Any]) -> None:
+    """A click no button of Opscord's answers (discord.py would leave it unanswered): one sentence, audited."""
+    from bot.client.bot import app_of
+
+    data: dict[str, Any] = dict(interaction.data or {})
+    if interaction.type is not discord.InteractionType.component or is_ours(str(data.get("custom_id", ""))):
+        return
+    await answer_failure(app_of(interaction.client), interaction, invocation_of(interaction),
+                         ValidationFailed(UNKNOWN_BUTTON))
 
 
 class _RequestButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=rf"opscord:base:{_ID}"):

@@ -15,11 +15,12 @@ import discord
 from discord import app_commands
 
 from bot.client.calls import family_of
-from bot.errors import MissingCapability, OpscordError
+from bot.errors import UNSTORABLE, MissingCapability, OpscordError
 from bot.pipeline import Invocation
 from bot.pipeline.entries import call_entry, storable, was_audited
 from bot.pipeline.types import AlreadyHandled
 from bot.store.changes import Fenced
+from bot.text import clip
 from integrations.errors import IntegrationError
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.client")
 _NONE = discord.AllowedMentions.none()
+MESSAGE_MAX = 2000  # Discord's limit on a message's content
 
 
 def describe_error(error: BaseException) -> tuple[str, str, bool]:
@@ -46,7 +48,7 @@ def describe_error(error: BaseException) -> tuple[str, str, bool]:
     if isinstance(original, IntegrationError):
         return "failed", str(original), False
     if isinstance(original, UnicodeError):
-        return "invalid", "That text cannot be stored (it is not valid Unicode); nothing was done.", False
+        return "invalid", UNSTORABLE, False
     if isinstance(original, discord.HTTPException):  # e.g. the first reply came after Discord's 3 s
         return "failed", f"Discord did not take the reply ({original.status}); nothing was done.", False
     return "error", "", True
@@ -74,6 +76,7 @@ async def answer_failure(app: App, interaction: discord.Interaction[Any], call: 
             await app.journal.record(storable(call_entry(call, result, error=sentence)))
         except Exception:
             log.exception("could not audit the failed command %r", call.command)
+    sentence = clip(sentence, MESSAGE_MAX)  # the refusal itself must always land
     try:
         if interaction.response.is_done():
             await interaction.followup.send(sentence, ephemeral=True, allowed_mentions=_NONE)

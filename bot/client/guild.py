@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 import discord
 
@@ -13,6 +17,24 @@ from bot.incidents import Opened
 from bot.pipeline import Actor
 
 _NONE = discord.AllowedMentions.none()
+log = logging.getLogger("bot.client")
+T = TypeVar("T")
+RATE_LIMITED_WAITS = (1.0, 2.0, 4.0)
+"""Seconds to wait before trying again a request that discord.py gave up on after five 429s in a row."""
+
+
+async def patiently(what: str, request: Callable[[], Awaitable[T]]) -> T:
+    """`request()`, tried again while Discord answers 429 (a rate-limited request was not carried out, so it is
+    safe to repeat); any other failure, or the last 429, is raised."""
+    for wait in RATE_LIMITED_WAITS:
+        try:
+            return await request()
+        except discord.HTTPException as exc:
+            if exc.status != 429:
+                raise
+            log.warning("Discord kept rate-limiting %s; trying again in %.0f s", what, wait)
+            await asyncio.sleep(wait)
+    return await request()
 
 
 class GuildMembers:
@@ -79,21 +101,25 @@ class DiscordIncidentRoom:
             raise ValidationFailed(f"The incidents channel {ref!r} was not found; check [channels] in the config.")
         mentions = _NONE if ping_role is None else discord.AllowedMentions(
             everyone=False, users=False, roles=[discord.Object(id=int(ping_role))], replied_user=False)
-        message = await channel.send(announcement[:2000], allowed_mentions=mentions)
-        thread = await message.create_thread(name=name[:100], auto_archive_duration=1440)
+        message = await patiently("the incident announcement", lambda: channel.send(announcement[:2000],
+                                                                                   allowed_mentions=mentions))
+        thread = await patiently("the incident thread", lambda: message.create_thread(name=name[:100],
+                                                                                     auto_archive_duration=1440))
         return Opened(thread_id=str(thread.id), channel_id=str(channel.id), message_id=str(message.id))
 
     async def edit(self, channel_id: str, message_id: str, content: str) -> None:
         """Edit one of the bot's messages (the announcement, the opener)."""
         message = self._client.get_partial_messageable(int(channel_id)).get_partial_message(int(message_id))
-        await message.edit(content=content[:2000], allowed_mentions=_NONE)
+        await patiently("an incident message edit", lambda: message.edit(content=content[:2000],
+                                                                         allowed_mentions=_NONE))
 
     async def post(self, thread_id: str, content: str, *, pin: bool = False) -> str:
         """Post in the incident's thread, pinned if asked."""
-        message = await self._client.get_partial_messageable(int(thread_id)).send(content[:2000],
-                                                                                  allowed_mentions=_NONE)
+        thread = self._client.get_partial_messageable(int(thread_id))
+        message = await patiently("a post in the incident thread", lambda: thread.send(content[:2000],
+                                                                                       allowed_mentions=_NONE))
         if pin:
-            await message.pin(reason="The incident's opening message")
+            await patiently("the pin", lambda: message.pin(reason="The incident's opening message"))
         return str(message.id)
 
     async def schedule(self, name: str, start: datetime, end: datetime, location: str, description: str) -> str:
@@ -101,7 +127,7 @@ class DiscordIncidentRoom:
         guild = self._client.get_guild(self._config.guild.id)
         if guild is None:
             raise ValidationFailed("The configured guild is not available.")
-        event = await guild.create_scheduled_event(
+        event = await patiently("the postmortem event", lambda: guild.create_scheduled_event(
             name=name[:100], start_time=start, end_time=end, entity_type=discord.EntityType.external,
-            privacy_level=discord.PrivacyLevel.guild_only, location=location[:100], description=description[:1000])
+            privacy_level=discord.PrivacyLevel.guild_only, location=location[:100], description=description[:1000]))
         return str(event.id)

@@ -30,6 +30,7 @@ from bot.processes import THIS_PROCESS
 from bot.providers import ProviderRegistry
 from bot.store import Change, Operation, Store, TargetFacts
 from bot.store.changes import Append, ClaimInteraction, CreateOperation, Step, TakeLock
+from bot.text import quoted
 from bot.times import iso, now_iso
 from integrations.errors import IntegrationError
 
@@ -186,14 +187,14 @@ class Requests:
         svc = self._config.service(inp.service)
         if svc is None:
             known = ", ".join(s.name for s in self._config.services)
-            raise ValidationFailed(f"Unknown service {inp.service[:60]!r}. Known services: {known}.")
+            raise ValidationFailed(f"Unknown service {quoted(inp.service, 60)}. Known services: {known}.")
         if self._config.environment(inp.environment) is None or inp.environment not in svc.environments:
-            raise ValidationFailed(f"{svc.name} is not deployed to {inp.environment[:40]!r}; its environments: "
+            raise ValidationFailed(f"{svc.name} is not deployed to {quoted(inp.environment, 40)}; its environments: "
                                    f"{', '.join(svc.environments)}.")
         if inp.action == "deploy":
             version = inp.version or ""
             if not SAFE_VERSION.fullmatch(version) or not svc.version_matches(version):
-                raise ValidationFailed(f"Version {version[:64]!r} does not match {svc.name}'s version pattern "
+                raise ValidationFailed(f"Version {quoted(version, 64)} does not match {svc.name}'s version pattern "
                                        f"{svc.version_pattern} (for example v1.2.3).")
         if inp.action == "scale":
             low, high = svc.replicas.min, svc.replicas.max

@@ -47,10 +47,10 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
     """Run the sandbox until quit, end of input or Ctrl-C; returns the exit code."""
     if token_notice:
         say(TOKEN_NOTICE)
-    if script is not None and not script.is_file():
+    if script is not None and not _exists(script, file=True):
         print(f"opscord sandbox: no script at {script}", file=sys.stderr)
         return 2
-    if not (config_path or settings.opscord_config).exists():
+    if not _exists(config_path or settings.opscord_config):
         print(f"opscord sandbox: no config at {config_path or settings.opscord_config}: run `opscord init` to write "
               "a starter config here (or pass --config FILE)", file=sys.stderr)
         return 2
@@ -77,6 +77,14 @@ def run_sandbox(settings: Settings, *, script: Path | None = None, config_path: 
         except SandboxError as exc:
             print(f"opscord sandbox: {exc}", file=sys.stderr)
             return 2
+
+
+def _exists(path: Path, *, file: bool = False) -> bool:
+    """Whether the path (a file, with `file`) is there; False too for a name the system refuses (too long …)."""
+    try:
+        return path.is_file() if file else path.exists()
+    except OSError:
+        return False
 
 
 def _not_about_voice(record: logging.LogRecord) -> bool:

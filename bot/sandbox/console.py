@@ -20,6 +20,7 @@ from bot.sandbox.parsing import (
     Slash,
     SwitchChannel,
     SwitchUser,
+    said,
 )
 from bot.sandbox.slash import (
     CHANNEL,
@@ -89,7 +90,7 @@ class Console:
             if channel.name.lower() == wanted:
                 return channel.id
         known = ", ".join(f"#{c.name}" for c in self.emu.get_guild(self.world.guild_id).channels.values())
-        raise ConsoleError(f"no channel #{wanted}; channels: {known}")
+        raise ConsoleError(f"no channel {said('#' + wanted)}; channels: {known}")
 
     async def execute(self, action: Action) -> bool:
         """Carry out one action; False when the person asked to leave."""

@@ -87,9 +87,22 @@ def split_words(line: str) -> list[str]:
         raise ConsoleError(f"cannot read the line: {str(exc).lower()}") from None
 
 
+MAX_COUNT = 1000
+
+
+def said(text: str) -> str:
+    """Typed text echoed in a one-line error: as typed when printable, else quoted with escapes."""
+    return text if text.isprintable() else repr(text)
+
+
+def _is_number(word: str) -> bool:
+    """Digits 0-9 only (``"²".isdigit()`` is true, yet ``int("²")`` fails)."""
+    return word.isascii() and word.isdigit()
+
+
 def _count(word: str, what: str) -> int:
-    if not word.isdigit() or int(word) < 1:
-        raise ConsoleError(f"{what} must be a positive whole number, not {word!r}")
+    if not _is_number(word) or not 1 <= int(word) <= MAX_COUNT:
+        raise ConsoleError(f"{what} must be a whole number from 1 to {MAX_COUNT}, not {word!r}")
     return int(word)
 
 
@@ -114,14 +127,14 @@ def parse_line(line: str) -> Action | None:
     if verb == "in" and len(args) == 1:
         return SwitchChannel(args[0].lstrip("#").lower())
     if verb == "click" and args:
-        if len(args) > 1 and args[-1].isdigit():
+        if len(args) > 1 and _is_number(args[-1]):
             return Click(" ".join(args[:-1]), int(args[-1]))
         return Click(" ".join(args))
     if verb == "type" and args:
         return Fill(" ".join(args))
     if verb == "messages" and len(args) <= 2:
-        channel = next((a.lstrip("#") for a in args if not a.isdigit()), None)
-        numbers = [a for a in args if a.isdigit()]
+        channel = next((a.lstrip("#") for a in args if not _is_number(a)), None)
+        numbers = [a for a in args if _is_number(a)]
         return ShowMessages(channel, _count(numbers[0], "the count") if numbers else 5)
     if verb == "audit" and len(args) <= 1:
         return ShowAudit(_count(args[0], "the count") if args else 10)

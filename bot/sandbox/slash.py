@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.sandbox.emulator.models import JSON
-from bot.sandbox.parsing import ConsoleError
+from bot.sandbox.parsing import ConsoleError, said
 
 SUBCOMMAND, GROUP = 1, 2
 STRING, INTEGER, BOOLEAN, USER, CHANNEL, ROLE, MENTIONABLE, NUMBER, ATTACHMENT = 3, 4, 5, 6, 7, 8, 9, 10, 11
@@ -37,7 +37,7 @@ def find_definition(commands: list[JSON], name: str) -> JSON:
         if command.get("name") == name and int(command.get("type", 1)) == 1:
             return command
     known = ", ".join(sorted(f"/{c['name']}" for c in commands if int(c.get("type", 1)) == 1))
-    raise ConsoleError(f"unknown command /{name}; the bot has {known or 'no commands'}")
+    raise ConsoleError(f"unknown command {said('/' + name)}; the bot has {known or 'no commands'}")
 
 
 def usage(label: str, node: JSON) -> str:

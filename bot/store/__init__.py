@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import asyncpg
@@ -27,6 +28,7 @@ from bot.store.records import (
 from bot.store.sqlite import SQLiteStore
 
 __all__ = [
+    "OPEN_ERRORS",
     "Applied",
     "AuditEntry",
     "AuditRow",
@@ -53,6 +55,11 @@ __all__ = [
 
 class StoreUnavailable(RuntimeError):
     """The database is there but refuses to be opened (e.g. PostgreSQL refuses the connection)."""
+
+
+OPEN_ERRORS: tuple[type[Exception], ...] = (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError,
+                                            StoreUnavailable)
+"""What opening a store can raise: no database in the file, unreadable, refused, unknown host, bad password."""
 
 
 async def open_store(sqlite_path: Path, database_url: str | None = None, *,

@@ -28,8 +28,9 @@ async def test_unexpected_failure_is_one_sentence_logged_and_audited(harness, er
 async def test_user_text_never_pings(harness):
     h = await harness.run("alice", "deploy", {"service": "@everyone", "version": "v1.0.0", "environment": "staging"})
     msg = await h.wait_message(timeout=5)
-    assert "@everyone" in msg.content
+    assert "'@\u200beveryone'" in msg.content and "@everyone" not in msg.content  # named, shown escaped
     assert msg.allowed_mentions == {"parse": []} or msg.allowed_mentions.get("parse") == []
+    assert msg.pinged == {"everyone": False, "roles": [], "users": []}
 
 
 async def test_a_request_whose_first_reply_is_too_late_never_runs(harness, error_logs):

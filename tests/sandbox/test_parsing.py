@@ -123,6 +123,8 @@ def test_bad_slash_commands_are_one_clear_line(line, message):
     ("quit", Quit()),
     ("EXIT", Quit()),
     ("  /audit   verify ", Slash("audit", ("verify",))),
+    ("click Approve ²", Click("Approve ²")),  # not a message id (int("²") fails)
+    ("messages ²", ShowMessages("²")),
 ])
 def test_console_commands(line, action):
     assert parse_line(line) == action
@@ -136,7 +138,9 @@ def test_blank_lines_and_comments_do_nothing(line):
 @pytest.mark.parametrize(("line", "message"), [
     ("deploy x", "unknown console command 'deploy'"),
     ("as", "usage: as USER"),
-    ("audit 0", "the count must be a positive whole number"),
+    ("audit 0", "the count must be a whole number from 1 to 1000"),
+    ("audit 1001", "the count must be a whole number from 1 to 1000"),
+    ("audit ²", "the count must be a whole number from 1 to 1000, not '²'"),  # isdigit(), yet no int
     ('/deploy "open', "cannot read the line: no closing quotation"),
     ("/", "type a command after the slash"),
 ])

@@ -49,8 +49,8 @@ def _text_ok(*values: str | None) -> None:
     for text in values:
         if text is not None:
             text.encode()
-            if "\x00" in text:
-                raise ValueError("text with a NUL character cannot be stored")
+            if "\x00" in text:  # a UnicodeError, as for a lone surrogate: the member is told the text cannot be kept
+                raise UnicodeError("text with a NUL character cannot be stored")
 
 
 def sign(entry: AuditEntry, head: Head, key: ChainKey | None = None) -> tuple[AuditRow, tuple[Any, ...]]:

@@ -8,6 +8,7 @@ what keeps a burst of commands from spending its time in thread hops.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from collections.abc import Callable
@@ -47,7 +48,11 @@ async def open_worker(path: Path, *, writer: bool) -> Worker:
         return conn
 
     worker = Worker(connect, 64)
-    await worker
+    try:
+        await worker
+    except BaseException:  # aiosqlite has told its thread to stop: let it end while this loop still runs
+        await asyncio.to_thread(worker._thread.join, 5)
+        raise
     return worker
 
 
