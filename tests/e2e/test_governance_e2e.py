@@ -150,3 +150,17 @@ async def test_a_step_up_form_from_before_a_restart_is_answered(governed):
     await late.wait_response(timeout=5)
     assert told(late).startswith("This confirmation form is no longer open")
     assert (await h.export())[-1]["result"] == "expired"
+
+
+async def test_help_describes_the_quorum_and_the_step_up_as_configured(governed):
+    h = governed
+    gina = h.emu.add_member(h.guild_id, "gina", roles=[h.roles["team-lead"], h.roles["dba"]]).id
+    h.users["gina"] = gina
+    lines = (await (await h.run("alice", "help")).wait_message(timeout=5)).content.splitlines()
+    migrate = next(line for line in lines if line.startswith("`/migrate"))
+    assert "production — needs approval from a DBA and a team lead (different people)" in migrate
+    deploy = next(line for line in lines if line.startswith("`/deploy"))
+    assert "you type the service name to confirm first" in deploy and "api-gateway" in deploy
+    lines = (await (await h.run("gina", "help")).wait_message(timeout=5)).content.splitlines()
+    assert any(line.startswith("As a ") and "you approve" in line for line in lines)
+    assert "Where a request needs approvals by role, you fill one of its slots, whichever roles you hold." in lines
