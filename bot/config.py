@@ -231,6 +231,9 @@ class OperationsConfig(_Strict):
         default="wait", description="After a crash, wait for a provider process still running, or end it.")
     confirm_minutes: int = Field(default=2, ge=1, le=60,
                                  description="How long a requester has to confirm (a rollback, say) before it expires.")
+    max_concurrent: int = Field(default=8, ge=1, le=1000,
+                                description="Operations this process runs at once; the rest wait in a queue, each "
+                                            "message showing its position.")
 
 
 class AlertRule(_Strict):

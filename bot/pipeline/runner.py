@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.config import OpscordConfig
@@ -43,6 +44,17 @@ from integrations.progress import on_link, on_spawn
 
 log = logging.getLogger("bot.pipeline")
 OPERATION_TASK_PREFIX = "operation-"
+QUEUE_REFRESH_SECONDS = 1.0
+"""How often queued operations' messages are brought up to their new positions (edits are rate-limited)."""
+
+
+@dataclass
+class _Waiting:
+    """An operation in the queue: resolved when its turn comes, since when it waits, the position it shows."""
+
+    turn: asyncio.Future[None]
+    since: str
+    shown: int | None
 
 
 class Members(Protocol):
@@ -67,16 +79,63 @@ class Runner:
         self._tasks: dict[str, asyncio.Task[Operation | None]] = {}
         self._provider_calls: dict[str, asyncio.Task[tuple[bool, str]]] = {}
         self._stopping = False
+        self.limit = config.operations.max_concurrent
+        """Operations executed at once; the rest wait in `_waiting`, first come first served."""
+        self._slots: set[str] = set()
+        self._waiting: dict[str, _Waiting] = {}
+        self._refresh: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> set[str]:
         """The operations this process is executing now."""
         return set(self._tasks)
 
+    @property
+    def queued(self) -> list[str]:
+        """Operations waiting for an execution slot, first in line first."""
+        return list(self._waiting)
+
+    def reserve(self, op_id: str, *, shown: bool = True) -> int | None:
+        """Take an execution slot for the operation now (None), or a place in the queue (its position).
+
+        The caller shows the position on the operation's message and stores it with `Progress.queued`
+        (unless `shown` is false: then the queue's next refresh does);
+        `start` then runs it once its turn comes. A reservation never started is let go with `release`.
+        """
+        if op_id in self._slots:
+            return None
+        if op_id in self._waiting:
+            return list(self._waiting).index(op_id) + 1
+        if len(self._slots) < self.limit and not self._waiting:
+            self._slots.add(op_id)
+            return None
+        position = len(self._waiting) + 1
+        self._waiting[op_id] = _Waiting(asyncio.get_running_loop().create_future(), now_iso(),
+                                        position if shown else None)
+        return position
+
+    def release(self, op_id: str) -> None:
+        """Give up the operation's slot or place in the queue; the next in line gets the slot."""
+        self._slots.discard(op_id)
+        if self._waiting.pop(op_id, None) is not None:
+            self._refresh_soon()
+        while self._waiting and len(self._slots) < self.limit and not self._stopping:
+            next_id, waiting = next(iter(self._waiting.items()))
+            del self._waiting[next_id]
+            self._slots.add(next_id)
+            if not waiting.turn.done():
+                waiting.turn.set_result(None)
+            self._refresh_soon()
+
     def start(self, op_id: str) -> asyncio.Task[Operation | None]:
-        """Run an approved operation in the background (once: a second start returns the same task)."""
+        """Run an approved operation in the background (once: a second start returns the same task).
+
+        It runs as soon as one of `limit` execution slots is free; until then it waits in the queue.
+        """
         if op_id in self._tasks:
             return self._tasks[op_id]
+        if self.reserve(op_id, shown=False) is not None and self._waiting[op_id].shown is None:
+            self._refresh_soon()
         task = asyncio.create_task(self._execute_logged(op_id), name=f"{OPERATION_TASK_PREFIX}{op_id}")
         self._tasks[op_id] = task
         task.add_done_callback(lambda _: self._tasks.pop(op_id, None))
@@ -88,12 +147,56 @@ class Runner:
         except Exception:  # a background task: nobody else would see it
             log.exception("operation %s stopped on an unexpected error; it is reported at the next start", op_id)
             return None
+        finally:
+            self.release(op_id)
+
+    async def _turn(self, op_id: str) -> bool:
+        """Wait until the operation holds an execution slot; False when Opscord stops first."""
+        if self._stopping:
+            return False
+        if op_id not in self._slots and op_id not in self._waiting and self.reserve(op_id, shown=False):
+            self._refresh_soon()
+        waiting = self._waiting.get(op_id)
+        if waiting is not None:
+            await asyncio.shield(waiting.turn)
+        return op_id in self._slots and not self._stopping
+
+    def _dismiss_queue(self) -> None:
+        """Stopping: nothing waiting gets a slot (its operation is recorded as never started)."""
+        for waiting in self._waiting.values():
+            if not waiting.turn.done():
+                waiting.turn.set_result(None)
+        self._waiting.clear()
+
+    def _refresh_soon(self) -> None:
+        """Have the queued messages show their new positions (at most every `QUEUE_REFRESH_SECONDS`)."""
+        if self._waiting and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._refresh_positions(), name="queue-positions")
+
+    async def _refresh_positions(self) -> None:
+        await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+        moved = []
+        for position, (op_id, waiting) in enumerate(list(self._waiting.items()), start=1):
+            if waiting.shown != position:
+                waiting.shown = position
+                moved.append((op_id, Progress.queued(position, waiting.since)))
+        # each its own change: one that started meanwhile is no longer approved, and only it conflicts
+        await asyncio.gather(*(self._store.apply(Change.of(states.keep(op_id, "approved", progress=progress.dump())))
+                               for op_id, progress in moved))
+        if moved:
+            self._changed.set()
 
     async def execute(self, op_id: str) -> Operation | None:
         """Run the operation through to its recorded outcome (returns it as stored)."""
         op, decisions = await self._store.operation_and_decisions(op_id)
         if op is None or op.status != "approved":
             return op
+        if op_id not in self._slots:
+            if not await self._turn(op_id):
+                return op  # never started: `Pipeline.stop` records it
+            op, decisions = await self._store.operation_and_decisions(op_id)
+            if op is None or op.status != "approved":
+                return op
         approved_by = ", ".join(f"@{d.approver_name}" for d in decisions if d.decision == "approve") or None
         problem = await self._recheck_approvers(op, decisions)
         if problem is not None:
@@ -274,6 +377,7 @@ class Runner:
     async def abort(self) -> None:
         """Stop every execution now: providers are stopped and their operations recorded interrupted."""
         self._stopping = True
+        self._dismiss_queue()
         for call in list(self._provider_calls.values()):
             call.cancel()
         tasks = list(self._tasks.values())
@@ -288,9 +392,11 @@ class Runner:
     async def drain(self, grace: float) -> int:
         """Let running operations finish for `grace` seconds, then stop their providers; returns how many were.
 
-        Operations that start while it waits (a click that was already being handled) are waited for too.
+        Operations that start while it waits (a click that was already being handled) are waited for too;
+        queued ones never start (`Pipeline.stop` records them).
         """
         self._stopping = True
+        self._dismiss_queue()
         deadline = asyncio.get_running_loop().time() + grace
         while self._tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
             await asyncio.wait(list(self._tasks.values()), timeout=left)
