@@ -315,12 +315,30 @@ class OpscordConfig(_Strict):
     freezes: list[FreezeWindow] = Field(default_factory=list)
 
     def service(self, name: str) -> ServiceConfig | None:
-        """The catalog entry called `name`, if any."""
-        return next((s for s in self.services if s.name == name), None)
+        """The catalog entry called `name`, if any (a dict lookup: catalogs run to thousands of services)."""
+        return _catalog(self.services).get(name)
 
     def environment(self, name: str) -> EnvironmentConfig | None:
         """The environment called `name`, if any."""
         return next((e for e in self.environments if e.name == name), None)
+
+
+_CATALOGS: dict[int, tuple[list[ServiceConfig], dict[str, ServiceConfig]]] = {}
+_MAX_CATALOGS = 64
+
+
+def _catalog(services: list[ServiceConfig]) -> dict[str, ServiceConfig]:
+    """Name → service of a (frozen) config's catalog, built once per catalog list."""
+    known = _CATALOGS.get(id(services))
+    if known is not None and known[0] is services:
+        return known[1]
+    by_name: dict[str, ServiceConfig] = {}
+    for svc in services:
+        by_name.setdefault(svc.name, svc)  # the first of a duplicate name (refused by validation anyway)
+    if len(_CATALOGS) >= _MAX_CATALOGS:
+        _CATALOGS.clear()
+    _CATALOGS[id(services)] = (services, by_name)
+    return by_name
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,11 @@ class MessageSync:
         """Flush whenever the pipeline signals a change, and every few seconds regardless."""
         changed = self._app.pipeline.changed
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that lands
+            # as the event is set, and this loop would then never stop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), IDLE_SECONDS)
+                async with asyncio.timeout(IDLE_SECONDS):
+                    await changed.wait()
             changed.clear()
             try:
                 await self.flush()

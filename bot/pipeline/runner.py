@@ -200,21 +200,20 @@ class Runner:
         approved_by = ", ".join(f"@{d.approver_name}" for d in decisions if d.decision == "approve") or None
         problem = await self._recheck_approvers(op, decisions)
         if problem is not None:
-            await self._finish(op, "approved", "failed", messages.failed(op, problem), approved_by=approved_by,
-                               error=problem)
-            return await self._store.operation(op.id)
+            return await self._finish(op, decisions, "approved", "failed", messages.failed(op, problem),
+                                      approved_by=approved_by, error=problem)
         deploys = op.action in ("deploy", "rollback")
         started = now_iso()
+        progress = Progress("provider", started)
         applied = await self._store.apply(Change.of(
-            states.move(op.id, ("approved",), "running", started_at=started,
-                        progress=Progress("provider", started).dump()),
+            states.move(op.id, ("approved",), "running", started_at=started, progress=progress.dump()),
             StartDeploy(op) if deploys else None,
             StartExecution(op.id, str(THIS_PROCESS))))  # exactly once: one provider call per attempt
         if not applied.ok:
             return await self._store.operation(op.id)
         self._changed.set()
         recorded: list[asyncio.Task[object]] = []
-        call = asyncio.create_task(self._call_with_tracking(op, recorded), name=f"provider-{op.id}")
+        call = asyncio.create_task(self._call_with_tracking(op, progress, recorded), name=f"provider-{op.id}")
         self._provider_calls[op.id] = call
         try:
             ok, text = await call
@@ -229,11 +228,11 @@ class Runner:
                 with contextlib.suppress(Exception):
                     await task
         error = None if result == "success" else text
-        await self._finish(op, "running", status, text, approved_by=approved_by, error=error, result=result)
-        return await self._store.operation(op.id)
+        return await self._finish(op, decisions, "running", status, text, approved_by=approved_by, error=error,
+                                  result=result)
 
-    async def _call_with_tracking(self, op: Operation, recorded: list[asyncio.Task[object]]) -> tuple[bool, str]:
-        progress = Progress.parse((await self._store.operation(op.id) or op).progress)
+    async def _call_with_tracking(self, op: Operation, progress: Progress,
+                                  recorded: list[asyncio.Task[object]]) -> tuple[bool, str]:
 
         def spawned(pid: int) -> None:
             identity = str(ProcessIdentity.of(pid))
@@ -262,12 +261,14 @@ class Runner:
         await self._store.apply(Change.of(UpdateOperation(op.id, {"progress": progress.dump()}, touch=True)))
         self._changed.set()
 
-    async def _finish(self, op: Operation, from_status: str, status: str, text: str, *, approved_by: str | None,
-                      error: str | None, result: str | None = None) -> None:
-        """The outcome, history, lock release, audit row and incident posts: one change."""
+    async def _finish(self, op: Operation, decisions: list[Decision], from_status: str, status: str, text: str, *,
+                      approved_by: str | None, error: str | None, result: str | None = None) -> Operation | None:
+        """The outcome, history, lock release, audit row and incident posts: one change; the operation after it.
+
+        `decisions` are the ones it ran with (an approved operation takes no more).
+        """
         threads = [i.thread_id for i in await self._store.incidents(open_only=True)
                    if i.service == op.service and i.thread_id]
-        _, decisions = await self._store.operation_and_decisions(op.id)
         told = requester_notice(self._config, dataclasses.replace(op, status=status, outcome=text), decisions)
         steps: list[Step] = [
             states.move(op.id, (from_status,), status, finished_at=now_iso(), outcome=text, provider_process=None),
@@ -277,8 +278,9 @@ class Runner:
             *(Announce(messages.in_incident(op, text), target=thread) for thread in threads),
             told,  # type: ignore[list-item]
         ]
-        await self._store.apply(Change.of(*steps))
+        applied = await self._store.apply(Change.of(*steps))
         self._changed.set()
+        return applied.operation if applied.ok and applied.operation else await self._store.operation(op.id)
 
     async def _recheck_approvers(self, op: Operation, decisions: list[Decision]) -> str | None:
         """Approvals count only while their givers still hold an approver role."""
