@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.client")
 _NONE = discord.AllowedMentions.none()
+UNKNOWN_INTERACTION = 10062
+"""Discord's error code for an interaction that can no longer be answered."""
 
 
 def describe_error(error: BaseException) -> tuple[str, str, bool]:
@@ -74,6 +76,8 @@ async def answer_failure(app: App, interaction: discord.Interaction[Any], call: 
             await app.journal.record(storable(call_entry(call, result, error=sentence)))
         except Exception:
             log.exception("could not audit the failed command %r", call.command)
+    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        return  # the interaction is gone (the answer came after Discord's 3 s): nobody is left to tell
     try:
         if interaction.response.is_done():
             await interaction.followup.send(sentence, ephemeral=True, allowed_mentions=_NONE)

@@ -121,8 +121,10 @@ class Pipeline:
         return dataclasses.replace(op, progress=progress), {"progress": progress}
 
     async def _abandon(self, op: Operation, reason: str) -> None:
+        # no message shows it (the first one never arrived): nothing for the message sync to bring up to date
         await self.store.apply(Change.of(
             states.move(op.id, (op.status,), "abandoned", finished_at=now_iso(), outcome=f"❌ Not started: {reason}."),
+            UpdateOperation(op.id, shown_revision=op.revision + 1),
             FreeLock(op.id), Append(operation_entry(op, "abandoned", error=reason))))
 
     async def click(self, click: Click, reply: ClickReply) -> Operation | None:
