@@ -93,8 +93,9 @@ class MessageSync:
         if op.status == "running" and time.monotonic() - self._edited_at.get(op.id, 0.0) < MIN_EDIT_SECONDS:
             return 0  # a running card changes again in a moment: the next pass shows it (its outcome never waits)
         if op.message_id is None:
-            if not op.interaction_id or not op.channel_id:
-                await self._shown(op)  # the CLI fallback's: it has no message
+            if not op.interaction_id or not op.channel_id or op.status == "abandoned":
+                # the CLI fallback's has no message; an abandoned one's first message never arrived
+                await self._shown(op)
                 return 0
             if (datetime.now(UTC) - parse_iso(op.created_at)).total_seconds() < REPLY_GRACE_SECONDS:
                 return 0

@@ -134,10 +134,11 @@ class Runner:
         """
         if op_id in self._tasks:
             return self._tasks[op_id]
-        if self.reserve(op_id, shown=False) is not None and self._waiting[op_id].shown is None:
-            self._refresh_soon()
+        position = self.reserve(op_id, shown=False)
         task = asyncio.create_task(self._execute_logged(op_id), name=f"{OPERATION_TASK_PREFIX}{op_id}")
         self._tasks[op_id] = task
+        if position is not None and self._waiting[op_id].shown != position:
+            self._refresh_soon()
         task.add_done_callback(lambda _: self._tasks.pop(op_id, None))
         return task
 
@@ -177,7 +178,9 @@ class Runner:
         await asyncio.sleep(QUEUE_REFRESH_SECONDS)
         moved = []
         for position, (op_id, waiting) in enumerate(list(self._waiting.items()), start=1):
-            if waiting.shown != position:
+            # not yet started: its first reply is on its way with the position it reserved (stored with the
+            # message); moved since, it is brought up to date by the next refresh
+            if waiting.shown != position and op_id in self._tasks:
                 waiting.shown = position
                 moved.append((op_id, Progress.queued(position, waiting.since)))
         # each its own change: one that started meanwhile is no longer approved, and only it conflicts
