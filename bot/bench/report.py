@@ -262,6 +262,19 @@ def notes_section(report: Report, res: DiscordResults) -> None:
                          f"does); the first: {res.first_errors.get(side)}")
     for text in res.shape_differences:
         lines.append(f"command shapes differ: {text}")
+    per_command = {}
+    for workload in WORKLOADS:
+        for side in SIDES:
+            runs = [r for (w, size, s), rs in res.bursts.items() if w == workload and s == side and size >= 100
+                    for r in rs]
+            sent = sum(r.size for r in runs)
+            if sent:
+                per_command[f"{workload}_{side}"] = round(sum(r.bot_cpu_s for r in runs) / sent * 1000, 3)
+    if per_command:
+        report.data["cpu_ms_per_command"] = per_command
+        lines.append("CPU per command in the bursts (ms, the bot process, all its threads): " + ", ".join(
+            f"{key.replace('_', ' ')} {value:.2f}" for key, value in per_command.items()) +
+            " (one process under one GIL: the ceiling on commands/s is about 1,000 / this)")
     for side in SIDES:
         shares = _cpu_shares(res, side)
         if shares is not None:

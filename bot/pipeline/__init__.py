@@ -100,13 +100,15 @@ class Pipeline:
             await self._abandon(op, f"its first message could not be shown ({type(exc).__name__})")
             mark_audited(exc)
             raise
-        if where is not None:
-            await self.store.apply(Change.of(UpdateOperation(
-                op.id, {"message_channel_id": where.channel_id, "message_id": where.message_id, **queued},
-                shown_revision=op.revision)))
-            await reply.recorded(card, where)
-        if op.status == "approved":
-            self.runner.start(op.id).add_done_callback(self._finished)
+        try:
+            if where is not None:
+                await self.store.apply(Change.of(UpdateOperation(
+                    op.id, {"message_channel_id": where.channel_id, "message_id": where.message_id, **queued},
+                    shown_revision=op.revision)))
+                await reply.recorded(card, where)
+        finally:  # shown, so it runs (and gives its slot back) even if the bookkeeping above failed
+            if op.status == "approved":
+                self.runner.start(op.id).add_done_callback(self._finished)
         return op
 
     def _queue(self, op: Operation) -> tuple[Operation, dict[str, str]]:
@@ -148,15 +150,17 @@ class Pipeline:
         if decided.runs:
             op, queued = self._queue(op)
         try:
-            await reply.update(self.card(op, list(decided.decisions)))
-        except Exception as exc:  # recorded; the message sync shows it when Discord takes it
-            log.warning("could not answer the click on %s: %s", op.id, exc)
-            if queued:
-                await self.store.apply(Change.of(states.keep(op.id, "approved", **queued)))
-        else:
-            await self.store.apply(Change.of(UpdateOperation(op.id, queued, shown_revision=op.revision)))
-        if decided.runs:
-            self.runner.start(op.id).add_done_callback(self._finished)
+            try:
+                await reply.update(self.card(op, list(decided.decisions)))
+            except Exception as exc:  # recorded; the message sync shows it when Discord takes it
+                log.warning("could not answer the click on %s: %s", op.id, exc)
+                if queued:
+                    await self.store.apply(Change.of(states.keep(op.id, "approved", **queued)))
+            else:
+                await self.store.apply(Change.of(UpdateOperation(op.id, queued, shown_revision=op.revision)))
+        finally:  # approved, so it runs (and gives its slot back) whatever happened to the answer
+            if decided.runs:
+                self.runner.start(op.id).add_done_callback(self._finished)
         self.changed.set()
         return op
 

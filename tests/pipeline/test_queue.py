@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from bot.config import parse_config
 from bot.pipeline.messages import Progress
 from tests.helpers import state
@@ -105,3 +107,23 @@ async def test_stopping_records_queued_operations_as_never_started(tmp_path: Pat
 
 async def _is(value, expected) -> bool:
     return await value == expected
+
+
+class RecordingFails(Screen):
+    async def recorded(self, card, where) -> None:
+        raise ConnectionError("reactions could not be added")
+
+
+async def test_a_shown_request_runs_and_frees_its_slot_even_if_the_bookkeeping_after_its_reply_fails(
+        tmp_path: Path, backend):
+    raw = raw_config(tmp_path)
+    raw["operations"] = {"max_concurrent": 1}
+    async with world_for(tmp_path, parse_config(raw), backend) as w:
+        with pytest.raises(ConnectionError):
+            await w.request(alice, inp("deploy", "order-service", version="v1.2.3"), RecordingFails())
+        [op] = await w.app.store.operations("approved", "running", "succeeded")
+        assert (await w.finish(op.id)).status == "succeeded"
+        screen = Screen()
+        nxt = await w.request(erin, inp("deploy", "payment-service", version="v1.2.3"), screen)
+        assert "Queued" not in state(screen.shown[0])  # the slot came back
+        assert (await w.finish(nxt.id)).status == "succeeded"
