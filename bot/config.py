@@ -249,6 +249,9 @@ class OperationsConfig(_Strict):
         default="wait", description="After a crash, wait for a provider process still running, or end it.")
     confirm_minutes: int = Field(default=2, ge=1, le=60,
                                  description="How long a requester has to confirm (a rollback, say) before it expires.")
+    max_concurrent: int = Field(default=8, ge=1, le=1000,
+                                description="Operations this process runs at once; the rest wait in a queue, each "
+                                            "message showing its position.")
 
 
 BreakGlassAction = Literal["deploy", "rollback", "scale"]
@@ -366,8 +369,8 @@ class OpscordConfig(_Strict):
     health_gates: list[HealthGateRow] = Field(default_factory=list)
 
     def service(self, name: str) -> ServiceConfig | None:
-        """The catalog entry called `name`, if any."""
-        return next((s for s in self.services if s.name == name), None)
+        """The catalog entry called `name`, if any (a dict lookup: catalogs run to thousands of services)."""
+        return _catalog(self.services).get(name)
 
     def environment(self, name: str) -> EnvironmentConfig | None:
         """The environment called `name`, if any."""
@@ -376,6 +379,24 @@ class OpscordConfig(_Strict):
     def health_gate(self, service: str, environment: str) -> HealthGateRow | None:
         """The first `[[health_gates]]` row for the target (None: deploys there are not watched)."""
         return next((g for g in self.health_gates if g.matches(service, environment)), None)
+
+
+_CATALOGS: dict[int, tuple[list[ServiceConfig], dict[str, ServiceConfig]]] = {}
+_MAX_CATALOGS = 64
+
+
+def _catalog(services: list[ServiceConfig]) -> dict[str, ServiceConfig]:
+    """Name → service of a (frozen) config's catalog, built once per catalog list."""
+    known = _CATALOGS.get(id(services))
+    if known is not None and known[0] is services:
+        return known[1]
+    by_name: dict[str, ServiceConfig] = {}
+    for svc in services:
+        by_name.setdefault(svc.name, svc)  # the first of a duplicate name (refused by validation anyway)
+    if len(_CATALOGS) >= _MAX_CATALOGS:
+        _CATALOGS.clear()
+    _CATALOGS[id(services)] = (services, by_name)
+    return by_name
 
 
 @dataclass(frozen=True)

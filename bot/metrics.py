@@ -27,10 +27,8 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from types import SimpleNamespace
 from typing import Protocol, runtime_checkable
 
-import aiohttp
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -63,7 +61,7 @@ WAITS = (10.0, 30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0, 4 * 3600.0, 24 * 3600.0
 """Seconds: how long requests wait for their approvals."""
 WAITING = ("pending_approval", "pending_confirmation")
 _DISCORD_EPOCH_MS = 1420070400000
-_CALLBACK = re.compile(r"/interactions/(\d+)/[^/]+/callback$")
+_CALLBACK = re.compile(r"/interactions/(\d+)/[^/]+/callback(?:\?|$)")
 
 
 def _dist_version(name: str) -> str:
@@ -228,36 +226,13 @@ class Metrics:
         if duplicate:
             self.alerts_deduplicated.inc()
 
-    # --- Discord's HTTP session ----------------------------------------------------------------
-    def discord_trace(self) -> aiohttp.TraceConfig:
-        """The `http_trace` for discord.py: first responses, and every Discord REST call's latency."""
-        trace = aiohttp.TraceConfig()
-
-        async def started(session: aiohttp.ClientSession, ctx: SimpleNamespace,
-                          params: aiohttp.TraceRequestStartParams) -> None:
-            ctx.opscord_started = time.monotonic()
-
-        async def ended(session: aiohttp.ClientSession, ctx: SimpleNamespace,
-                        params: aiohttp.TraceRequestEndParams) -> None:
-            status = params.response.status
-            self._discord_call(ctx, params.url.path, "ok" if status < 400 else
-                               "rate_limited" if status == 429 else "refused" if status < 500 else "unavailable")
-
-        async def failed(session: aiohttp.ClientSession, ctx: SimpleNamespace,
-                         params: aiohttp.TraceRequestExceptionParams) -> None:
-            self._discord_call(ctx, params.url.path, "unavailable")
-
-        trace.on_request_start.append(started)
-        trace.on_request_end.append(ended)
-        trace.on_request_exception.append(failed)
-        return trace
-
-    def _discord_call(self, ctx: SimpleNamespace, path: str, outcome: str) -> None:
-        started = getattr(ctx, "opscord_started", None)
-        if started is not None:
-            self.upstream_call("discord", outcome, time.monotonic() - started)
-        callback = _CALLBACK.search(path)
-        if callback is not None:  # an interaction's first answer (Discord allows one)
+    # --- Discord's HTTP calls -----------------------------------------------------------------
+    def discord_call(self, url: str, outcome: str, seconds: float) -> None:
+        """One call to Discord ended (`bot.client.timing` reports them): its latency, and for an
+        interaction's callback (its first answer; Discord allows one) the time since the interaction."""
+        self.upstream_call("discord", outcome, seconds)
+        callback = _CALLBACK.search(url)
+        if callback is not None:
             created = snowflake_time(int(callback.group(1)))
             self.first_response.labels(outcome=outcome).observe(max(0.0, time.time() - created))
 

@@ -93,6 +93,11 @@ class Observer:
         self._providers = providers
         self._journal = journal
 
+    def answers_at_once(self, name: str) -> bool:
+        """Whether /status of this service calls nothing outside Opscord (no health check): it needs no defer."""
+        svc = self._config.service(name)
+        return svc is None or self._providers.health_checker(svc.name) is None
+
     async def status(self, call: Invocation, name: str) -> ServiceStatus:
         """Versions, health (checked concurrently), locks and waiting requests per environment."""
         async with self._journal.command(call, "status") as notes:

@@ -36,6 +36,7 @@ class ProviderRegistry:
         self._environ = dict(os.environ if environ is None else environ)
         self._built: dict[str, Deployer] = {}
         self._others: dict[str, Any] = {}
+        self._health: dict[str, HealthChecker | None] = {}
         self.overrides: dict[str, object] = {}
 
     def provider(self, service: str) -> object | None:
@@ -76,14 +77,22 @@ class ProviderRegistry:
         return provider
 
     def health_checker(self, service: str) -> HealthChecker | None:
-        """The post-operation health check: the service's monitor, else its deploy provider's own check."""
+        """The post-operation health check: the service's monitor, else its deploy provider's own check.
+
+        Remembered per service (an isinstance check against a Protocol costs microseconds, several per
+        command), except while a test overrides one of its providers.
+        """
+        if service in self._health and service not in self.overrides and f"monitor:{service}" not in self.overrides:
+            return self._health[service]
         monitor = self.monitor(service)
-        if monitor is not None:
-            return monitor
         provider = self.provider(service)
-        if isinstance(provider, HealthChecker) and getattr(provider, "has_health_check", True):
-            return provider
-        return None
+        found: HealthChecker | None = None
+        if monitor is not None:
+            found = monitor
+        elif isinstance(provider, HealthChecker) and getattr(provider, "has_health_check", True):
+            found = provider
+        self._health[service] = found
+        return found
 
     def _section(self, service: str, section: str, build: Callable[[Any, HttpClient, Mapping[str, str]], T]
                  ) -> T | None:

@@ -57,11 +57,15 @@ class StatusCog(commands.Cog):
     @app_commands.command(name="status", description="Health, versions, locks and recent deploys of a service")
     @app_commands.describe(service="Service from the catalog")
     async def status(self, interaction: discord.Interaction[Any], service: str) -> None:
-        """Health checks run after the first response (they call the monitoring system)."""
+        """Health checks run after the first response (they call the monitoring system); without any, it answers."""
+        observer, none = self.app.observer, discord.AllowedMentions.none()
+        if observer.answers_at_once(service):
+            result = await observer.status(invocation_of(interaction), service)
+            await interaction.response.send_message(embed=status_embed(result), ephemeral=True, allowed_mentions=none)
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
-        result = await self.app.observer.status(invocation_of(interaction), service)
-        await interaction.followup.send(embed=status_embed(result), ephemeral=True,
-                                        allowed_mentions=discord.AllowedMentions.none())
+        result = await observer.status(invocation_of(interaction), service)
+        await interaction.followup.send(embed=status_embed(result), ephemeral=True, allowed_mentions=none)
 
     @status.autocomplete("service")
     async def _services(self, interaction: discord.Interaction[Any], current: str) -> list[app_commands.Choice[str]]:

@@ -1,7 +1,7 @@
 """A provider that runs a configured local command for each operation.
 
 Each action has an argv template such as ``["./deploy.sh", "--service={service}", "{version}"]``.
-The command is started with ``asyncio.create_subprocess_exec`` (never a shell) and each
+The command is started off the event loop (``integrations.spawn``, never a shell) and each
 placeholder is replaced inside its own argv element only, so a value like ``v1; rm -rf /`` reaches
 the program as one literal argument and is never interpreted. A value that would start an argv
 element with ``-`` is refused, so it cannot be read as an option either. The request is also
@@ -30,6 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from integrations import spawn
 from integrations.base import Action, HealthReport, HealthStatus, OperationRequest, OperationResult, ProviderPlan
 from integrations.errors import ConfigurationError, ProviderFailed, UpstreamTimeout
 from integrations.progress import report_spawn
@@ -277,10 +278,7 @@ class CommandProvider:
         env.update(extra_env or {})
         started = time.monotonic()
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=env, cwd=self.cwd, start_new_session=True,
-            )
+            process = await spawn.start(argv, env=env, cwd=self.cwd, start_new_session=True)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise ConfigurationError(
@@ -307,9 +305,10 @@ class CommandProvider:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
+            process.close()
         return _Finished(exit_code, output.decode(errors="replace"), time.monotonic() - started)
 
-    async def _collect(self, process: asyncio.subprocess.Process, output: bytearray) -> None:
+    async def _collect(self, process: spawn.Child, output: bytearray) -> None:
         """Read merged stdout/stderr, keeping only the last ``output_limit`` bytes."""
         assert process.stdout is not None
         while chunk := await process.stdout.read(65536):
@@ -317,7 +316,7 @@ class CommandProvider:
             if len(output) > self.output_limit:
                 del output[: len(output) - self.output_limit]
 
-    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+    async def _stop(self, process: spawn.Child) -> None:
         """SIGTERM the command's process group, then SIGKILL whatever is left after the grace."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)

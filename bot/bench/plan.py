@@ -50,9 +50,11 @@ class Plan:
 FULL = Plan(name="full", rounds=5, bursts=(1, 100, 1000, 3000), sequential=200, warmup=300, start_rounds=5,
             rss_commands=10_000, append_rows=20_000, append_writers=100, append_rounds=5, store_rows=1_000_000,
             verify_rounds=3, query_rounds=9, spawns=300, spawn_rounds=5, failover_rounds=7, sigstop_rounds=3)
-QUICK = Plan(name="quick", rounds=2, bursts=(1, 100, 1000, 3000), sequential=40, warmup=50, start_rounds=2,
-             rss_commands=10_000, append_rows=5_000, append_writers=100, append_rounds=3, store_rows=100_000,
-             verify_rounds=2, query_rounds=5, spawns=100, spawn_rounds=3, failover_rounds=3, sigstop_rounds=1)
+QUICK = Plan(name="quick", rounds=1, bursts=(1, 100, 1000, 3000), sequential=20, warmup=30, start_rounds=2,
+             rss_commands=10_000, append_rows=5_000, append_writers=100, append_rounds=2, store_rows=50_000,
+             verify_rounds=2, query_rounds=5, spawns=100, spawn_rounds=2, failover_rounds=1, sigstop_rounds=1)
+"""Every figure once (one A/B round of each burst size), in under two minutes: a check that the bench works
+and a rough reading, not the numbers of record (those are the full run's, in BENCHMARKS.md)."""
 SMOKE = Plan(name="smoke", rounds=1, bursts=(1, 10), sequential=3, warmup=4, start_rounds=1,
              rss_commands=20, append_rows=200, append_writers=10, append_rounds=1, store_rows=2_000,
              verify_rounds=1, query_rounds=1, spawns=5, spawn_rounds=1)

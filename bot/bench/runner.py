@@ -27,6 +27,7 @@ from bot.bench.report import (
     spawn_section,
     start_section,
     store_section,
+    targets_section,
 )
 
 Say = Callable[[str], None]
@@ -111,6 +112,7 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
     big_log_section(report, big)
     spawn_section(report, spawns)
     notes_section(report, res)
+    targets_section(report)
     elapsed = time.monotonic() - started
     report.lines += ["", f"Finished in {elapsed:.0f} s."]
     for key in required_keys():

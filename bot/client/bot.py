@@ -27,6 +27,7 @@ from bot.client.phrase import PhraseForms
 from bot.client.reactions import on_reaction
 from bot.client.reviews import ReviewSync
 from bot.client.sync import MessageSync
+from bot.client.timing import time_discord_calls
 from bot.client.tree import OpsTree
 from bot.store import Change
 from bot.store.changes import PutFact
@@ -61,9 +62,10 @@ class OpsBot(commands.Bot):
         intents.members = True
         super().__init__(command_prefix=commands.when_mentioned, intents=intents, tree_cls=OpsTree,
                          allowed_mentions=discord.AllowedMentions.none(), help_command=None,
-                         guild_ready_timeout=guild_ready_timeout)
+                         guild_ready_timeout=guild_ready_timeout, max_messages=None)
+        # No message cache: Opscord reads its messages from the store (buttons and reactions carry
+        # their ids), and a cache of 1,000 messages is scanned on every MESSAGE_UPDATE and grows RSS.
         self.app = build(self)
-        self.http.http_trace = self.app.metrics.discord_trace()  # first responses and Discord's latency
         self.sync = MessageSync(self, self.app)
         self.reviews = ReviewSync(self, self.app)
         self.synced_commands: int | None = None
@@ -81,6 +83,7 @@ class OpsBot(commands.Bot):
     async def setup_hook(self) -> None:
         """Recover (and resume incidents' retries), start the message sync, load every extension, sync the
         commands if they changed."""
+        time_discord_calls(self, self.app.metrics)  # first responses and Discord's latency, for /metrics
         self.add_dynamic_items(*BUTTONS)
         report = await self.app.pipeline.recover()
         if report.interrupted or report.waiting_for or report.ended or report.watches_ended:

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.client")
 _NONE = discord.AllowedMentions.none()
 MESSAGE_MAX = 2000  # Discord's limit on a message's content
+UNKNOWN_INTERACTION = 10062
+"""Discord's error code for an interaction that can no longer be answered."""
 
 
 def describe_error(error: BaseException) -> tuple[str, str, bool]:
@@ -76,6 +78,8 @@ async def answer_failure(app: App, interaction: discord.Interaction[Any], call: 
             await app.journal.record(storable(call_entry(call, result, error=sentence)))
         except Exception:
             log.exception("could not audit the failed command %r", call.command)
+    if isinstance(original, discord.NotFound) and original.code == UNKNOWN_INTERACTION:
+        return  # the interaction is gone (the answer came after Discord's 3 s): nobody is left to tell
     sentence = clip(sentence, MESSAGE_MAX)  # the refusal itself must always land
     try:
         if interaction.response.is_done():

@@ -56,8 +56,11 @@ class MessageSync:
         """Flush whenever the pipeline signals a change, and every few seconds regardless."""
         changed = self._app.pipeline.changed
         while True:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that lands
+            # as the event is set, and this loop would then never stop
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), IDLE_SECONDS)
+                async with asyncio.timeout(IDLE_SECONDS):
+                    await changed.wait()
             changed.clear()
             try:
                 await self.flush()
@@ -92,8 +95,9 @@ class MessageSync:
         if op.message_id is None and op.caused_by and op.channel_id:
             return await self._post_own(op, decisions)
         if op.message_id is None:
-            if not op.interaction_id or not op.channel_id:
-                await self._shown(op)  # the CLI fallback's: it has no message
+            if not op.interaction_id or not op.channel_id or op.status == "abandoned":
+                # the CLI fallback's has no message; an abandoned one's first message never arrived
+                await self._shown(op)
                 return 0
             if (datetime.now(UTC) - parse_iso(op.created_at)).total_seconds() < REPLY_GRACE_SECONDS:
                 return 0

@@ -13,6 +13,7 @@ delivered by whoever watches `changed` (the Discord client's message sync).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from bot.config import OpscordConfig
@@ -106,28 +107,45 @@ class Pipeline:
         if not self.accepting:
             raise await self.requests.refuse(inp, call, messages.RESTARTING, "restarting")
         op = (await self.requests.accept(inp, call, phrase=phrase)).op
+        op, queued = self._queue(op)
         card = self.card(op, [])
         bind(request_id=op.id)
         try:
             where = await reply.show(card)
         except Exception as exc:
+            self.runner.release(op.id)
             await self._abandon(op, f"its first message could not be shown ({type(exc).__name__})")
             mark_audited(exc)
             raise
-        if where is not None:
-            await self.store.apply(Change.of(UpdateOperation(
-                op.id, {"message_channel_id": where.channel_id, "message_id": where.message_id},
-                shown_revision=op.revision)))
-            await reply.recorded(card, where)
-        if op.break_glass:
-            self.reviews_changed.set()  # its review's message goes to the audit channel
-        if op.status == "approved":
-            self.runner.start(op.id).add_done_callback(self._finished)
+        try:
+            if where is not None:
+                await self.store.apply(Change.of(UpdateOperation(
+                    op.id, {"message_channel_id": where.channel_id, "message_id": where.message_id, **queued},
+                    shown_revision=op.revision)))
+                await reply.recorded(card, where)
+            if op.break_glass:
+                self.reviews_changed.set()  # its review's message goes to the audit channel
+        finally:  # shown, so it runs (and gives its slot back) even if the bookkeeping above failed
+            if op.status == "approved":
+                self.runner.start(op.id).add_done_callback(self._finished)
         return op
 
+    def _queue(self, op: Operation) -> tuple[Operation, dict[str, str]]:
+        """An approved operation takes its execution slot, or its place in the queue, before its card is shown.
+
+        Returns the operation as its card shows it (queued at its position) and what to store with its message.
+        """
+        position = self.runner.reserve(op.id) if op.status == "approved" else None
+        if position is None:
+            return op, {}
+        progress = messages.Progress.queued(position, now_iso()).dump()
+        return dataclasses.replace(op, progress=progress), {"progress": progress}
+
     async def _abandon(self, op: Operation, reason: str) -> None:
+        # no message shows it (the first one never arrived): nothing for the message sync to bring up to date
         await self.store.apply(Change.of(
             states.move(op.id, (op.status,), "abandoned", finished_at=now_iso(), outcome=f"❌ Not started: {reason}."),
+            UpdateOperation(op.id, shown_revision=op.revision + 1),
             FreeLock(op.id), Append(operation_entry(op, "abandoned", error=reason))))
 
     async def click(self, click: Click, reply: ClickReply) -> Operation | None:
@@ -150,14 +168,21 @@ class Pipeline:
             return decided.op
         op = decided.op
         assert op is not None
-        try:
-            await reply.update(self.card(op, list(decided.decisions)))
-        except Exception as exc:  # recorded; the message sync shows it when Discord takes it
-            log.warning("could not answer the click on %s: %s", op.id, exc)
-        else:
-            await self.store.apply(Change.of(UpdateOperation(op.id, shown_revision=op.revision)))
+        queued: dict[str, str] = {}
         if decided.runs:
-            self.runner.start(op.id).add_done_callback(self._finished)
+            op, queued = self._queue(op)
+        try:
+            try:
+                await reply.update(self.card(op, list(decided.decisions)))
+            except Exception as exc:  # recorded; the message sync shows it when Discord takes it
+                log.warning("could not answer the click on %s: %s", op.id, exc)
+                if queued:
+                    await self.store.apply(Change.of(states.keep(op.id, "approved", **queued)))
+            else:
+                await self.store.apply(Change.of(UpdateOperation(op.id, queued, shown_revision=op.revision)))
+        finally:  # approved, so it runs (and gives its slot back) whatever happened to the answer
+            if decided.runs:
+                self.runner.start(op.id).add_done_callback(self._finished)
         self.changed.set()
         return op
 

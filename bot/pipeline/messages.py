@@ -29,11 +29,13 @@ STEPS = {"provider": "Running the provider", "health": "Checking health", "annot
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a running operation is: its step, since when, and the link to the provider's run."""
+    """Where an operation is: queued (at a position), or running a step since when, with the provider's link."""
 
     step: str = "provider"
     since: str | None = None
     url: str | None = None
+    position: int | None = None
+    """Its place in the queue of operations waiting for an execution slot (step "queued")."""
 
     @classmethod
     def parse(cls, text: str | None) -> Progress:
@@ -41,11 +43,21 @@ class Progress:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(str(data.get("step", "provider")), data.get("since"), data.get("url"))
+        position = data.get("position")
+        return cls(str(data.get("step", "provider")), data.get("since"), data.get("url"),
+                   int(position) if position is not None else None)
 
     def dump(self) -> str:
         """As stored on the operation."""
-        return json.dumps({"step": self.step, "since": self.since, "url": self.url}, sort_keys=True)
+        data: dict[str, object] = {"step": self.step, "since": self.since, "url": self.url}
+        if self.position is not None:
+            data["position"] = self.position
+        return json.dumps(data, sort_keys=True)
+
+    @classmethod
+    def queued(cls, position: int, since: str) -> Progress:
+        """Waiting for an execution slot, ``position`` in the queue."""
+        return cls("queued", since, position=position)
 
 
 RESTARTING = "Opscord is restarting; try again in a minute."
@@ -147,6 +159,11 @@ def progress_line(op: Operation, now: datetime) -> str:
     return f"⏳ {step} · {seconds // 60}:{seconds % 60:02d}{link}"
 
 
+def queued_line(position: int) -> str:
+    """"⏳ Queued — position 3": the operation waits for one of the execution slots to free up."""
+    return f"⏳ Queued — position {position}"
+
+
 def card(op: Operation, decisions: list[Decision], now: datetime | None = None, *, pings: bool = True) -> Card:
     """What the operation's message shows now: its subject line, then its state (`pings`: call on approvers)."""
     approvers = approver_names(decisions)
@@ -178,8 +195,11 @@ def card(op: Operation, decisions: list[Decision], now: datetime | None = None, 
             doing = f"Confirmed by {who(op.requester_name)}. {doing_line(op)}"
         else:
             doing = doing_line(op)
-        running = f"\n{progress_line(op, now or datetime.now(UTC))}" if op.status == "running" else ""
-        return Card(op.id, f"{head}\n{doing}{running}")
+        if op.status == "running":
+            doing += f"\n{progress_line(op, now or datetime.now(UTC))}"
+        elif (waiting := Progress.parse(op.progress)).step == "queued" and waiting.position is not None:
+            doing += f"\n{queued_line(waiting.position)}"
+        return Card(op.id, f"{head}\n{doing}")
     if op.status == "rejected":
         rejecter = next((d.approver_name for d in decisions if d.decision == "reject"), "an approver")
         return Card(op.id, f"{head}\n❌ Rejected by {who(rejecter)}.")

@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.config import OpscordConfig
@@ -45,6 +46,17 @@ from integrations.progress import on_link, on_spawn
 
 log = logging.getLogger("bot.pipeline")
 OPERATION_TASK_PREFIX = "operation-"
+QUEUE_REFRESH_SECONDS = 1.0
+"""How often queued operations' messages are brought up to their new positions (edits are rate-limited)."""
+
+
+@dataclass
+class _Waiting:
+    """An operation in the queue: resolved when its turn comes, since when it waits, the position it shows."""
+
+    turn: asyncio.Future[None]
+    since: str
+    shown: int | None
 
 
 class Members(Protocol):
@@ -74,18 +86,66 @@ class Runner:
         """What each provider reported, kept for the outcome (the commit time, the health gate)."""
         self._stopping = False
         self.gate = HealthGate(config, store, providers, start_run=self.start, changed=changed, incidents=incidents)
+        self.limit = config.operations.max_concurrent
+        """Operations executed at once; the rest wait in `_waiting`, first come first served."""
+        self._slots: set[str] = set()
+        self._waiting: dict[str, _Waiting] = {}
+        self._refresh: asyncio.Task[None] | None = None
 
     @property
     def active(self) -> set[str]:
         """The operations this process is executing now."""
         return set(self._tasks)
 
+    @property
+    def queued(self) -> list[str]:
+        """Operations waiting for an execution slot, first in line first."""
+        return list(self._waiting)
+
+    def reserve(self, op_id: str, *, shown: bool = True) -> int | None:
+        """Take an execution slot for the operation now (None), or a place in the queue (its position).
+
+        The caller shows the position on the operation's message and stores it with `Progress.queued`
+        (unless `shown` is false: then the queue's next refresh does);
+        `start` then runs it once its turn comes. A reservation never started is let go with `release`.
+        """
+        if op_id in self._slots:
+            return None
+        if op_id in self._waiting:
+            return list(self._waiting).index(op_id) + 1
+        if len(self._slots) < self.limit and not self._waiting:
+            self._slots.add(op_id)
+            return None
+        position = len(self._waiting) + 1
+        self._waiting[op_id] = _Waiting(asyncio.get_running_loop().create_future(), now_iso(),
+                                        position if shown else None)
+        return position
+
+    def release(self, op_id: str) -> None:
+        """Give up the operation's slot or place in the queue; the next in line gets the slot."""
+        self._slots.discard(op_id)
+        if self._waiting.pop(op_id, None) is not None:
+            self._refresh_soon()
+        while self._waiting and len(self._slots) < self.limit and not self._stopping:
+            next_id, waiting = next(iter(self._waiting.items()))
+            del self._waiting[next_id]
+            self._slots.add(next_id)
+            if not waiting.turn.done():
+                waiting.turn.set_result(None)
+            self._refresh_soon()
+
     def start(self, op_id: str) -> asyncio.Task[Operation | None]:
-        """Run an approved operation in the background (once: a second start returns the same task)."""
+        """Run an approved operation in the background (once: a second start returns the same task).
+
+        It runs as soon as one of `limit` execution slots is free; until then it waits in the queue.
+        """
         if op_id in self._tasks:
             return self._tasks[op_id]
+        position = self.reserve(op_id, shown=False)
         task = asyncio.create_task(self._execute_logged(op_id), name=f"{OPERATION_TASK_PREFIX}{op_id}")
         self._tasks[op_id] = task
+        if position is not None and self._waiting[op_id].shown != position:
+            self._refresh_soon()
         task.add_done_callback(lambda _: self._tasks.pop(op_id, None))
         return task
 
@@ -95,35 +155,79 @@ class Runner:
         except Exception:  # a background task: nobody else would see it
             log.exception("operation %s stopped on an unexpected error; it is reported at the next start", op_id)
             return None
+        finally:
+            self.release(op_id)
+
+    async def _turn(self, op_id: str) -> bool:
+        """Wait until the operation holds an execution slot; False when Opscord stops first."""
+        if self._stopping:
+            return False
+        if op_id not in self._slots and op_id not in self._waiting and self.reserve(op_id, shown=False):
+            self._refresh_soon()
+        waiting = self._waiting.get(op_id)
+        if waiting is not None:
+            await asyncio.shield(waiting.turn)
+        return op_id in self._slots and not self._stopping
+
+    def _dismiss_queue(self) -> None:
+        """Stopping: nothing waiting gets a slot (its operation is recorded as never started)."""
+        for waiting in self._waiting.values():
+            if not waiting.turn.done():
+                waiting.turn.set_result(None)
+        self._waiting.clear()
+
+    def _refresh_soon(self) -> None:
+        """Have the queued messages show their new positions (at most every `QUEUE_REFRESH_SECONDS`)."""
+        if self._waiting and (self._refresh is None or self._refresh.done()):
+            self._refresh = asyncio.create_task(self._refresh_positions(), name="queue-positions")
+
+    async def _refresh_positions(self) -> None:
+        await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+        moved = []
+        for position, (op_id, waiting) in enumerate(list(self._waiting.items()), start=1):
+            # not yet started: its first reply is on its way with the position it reserved (stored with the
+            # message); moved since, it is brought up to date by the next refresh
+            if waiting.shown != position and op_id in self._tasks:
+                waiting.shown = position
+                moved.append((op_id, Progress.queued(position, waiting.since)))
+        # each its own change: one that started meanwhile is no longer approved, and only it conflicts
+        await asyncio.gather(*(self._store.apply(Change.of(states.keep(op_id, "approved", progress=progress.dump())))
+                               for op_id, progress in moved))
+        if moved:
+            self._changed.set()
 
     async def execute(self, op_id: str) -> Operation | None:
         """Run the operation through to its recorded outcome (returns it as stored)."""
         op, decisions = await self._store.operation_and_decisions(op_id)
         if op is None or op.status != "approved":
             return op
+        if op_id not in self._slots:
+            if not await self._turn(op_id):
+                return op  # never started: `Pipeline.stop` records it
+            op, decisions = await self._store.operation_and_decisions(op_id)
+            if op is None or op.status != "approved":
+                return op
         approved_by = ", ".join(f"@{d.approver_name}" for d in decisions if d.decision == "approve") or None
         problem = await self._recheck_approvers(op, decisions)
         if problem is not None:
-            await self._finish(op, "approved", "failed", messages.failed(op, problem), approved_by=approved_by,
-                               error=problem)
-            return await self._store.operation(op.id)
+            return await self._finish(op, decisions, "approved", "failed", messages.failed(op, problem),
+                                      approved_by=approved_by, error=problem)
         void = await self._plans.recheck(op)  # what the approvers saw must still be what runs
         if void is not None:
-            await self._finish(op, "approved", "failed", messages.void(op, void), approved_by=approved_by,
-                               error=void, result="void")
-            return await self._store.operation(op.id)
+            return await self._finish(op, decisions, "approved", "failed", messages.void(op, void),
+                                      approved_by=approved_by, error=void, result="void")
         deploys = op.action in ("deploy", "rollback")
         started = now_iso()
+        progress = Progress("provider", started)
         applied = await self._store.apply(Change.of(
-            states.move(op.id, ("approved",), "running", started_at=started,
-                        progress=Progress("provider", started).dump()),
+            states.move(op.id, ("approved",), "running", started_at=started, progress=progress.dump()),
             StartDeploy(op) if deploys else None,
             StartExecution(op.id, str(THIS_PROCESS))))  # exactly once: one provider call per attempt
         if not applied.ok:
             return await self._store.operation(op.id)
         self._changed.set()
         recorded: list[asyncio.Task[object]] = []
-        call = asyncio.create_task(self._call_with_tracking(op, recorded), name=f"provider-{op.id}")
+        call = asyncio.create_task(self._call_with_tracking(op, progress, recorded), name=f"provider-{op.id}")
         self._provider_calls[op.id] = call
         try:
             ok, text = await call
@@ -138,12 +242,11 @@ class Runner:
                 with contextlib.suppress(Exception):
                     await task
         error = None if result == "success" else text
-        await self._finish(op, "running", status, text, approved_by=approved_by, error=error, result=result,
-                           delivered=self._delivered.pop(op.id, None))
-        return await self._store.operation(op.id)
+        return await self._finish(op, decisions, "running", status, text, approved_by=approved_by, error=error,
+                                  result=result, delivered=self._delivered.pop(op.id, None))
 
-    async def _call_with_tracking(self, op: Operation, recorded: list[asyncio.Task[object]]) -> tuple[bool, str]:
-        progress = Progress.parse((await self._store.operation(op.id) or op).progress)
+    async def _call_with_tracking(self, op: Operation, progress: Progress,
+                                  recorded: list[asyncio.Task[object]]) -> tuple[bool, str]:
 
         def spawned(pid: int) -> None:
             identity = str(ProcessIdentity.of(pid))
@@ -172,15 +275,18 @@ class Runner:
         await self._store.apply(Change.of(UpdateOperation(op.id, {"progress": progress.dump()}, touch=True)))
         self._changed.set()
 
-    async def _finish(self, op: Operation, from_status: str, status: str, text: str, *, approved_by: str | None,
-                      error: str | None, result: str | None = None, delivered: OperationResult | None = None) -> None:
-        """The outcome, history, lock release, audit row, incident posts and the health gate's watch: one change."""
+    async def _finish(self, op: Operation, decisions: list[Decision], from_status: str, status: str, text: str, *,
+                      approved_by: str | None, error: str | None, result: str | None = None,
+                      delivered: OperationResult | None = None) -> Operation | None:
+        """The outcome, history, lock release, audit row, incident posts and the health gate's watch: one change.
+
+        `decisions` are the ones it ran with (an approved operation takes no more). Returns the operation after it.
+        """
         threads = [i.thread_id for i in await self._store.incidents(open_only=True)
                    if i.service == op.service and i.thread_id]
         watch, gate_line = self.gate.opening(op, status, delivered)
         text += gate_line
         committed = delivered.details.get("committed_at") if delivered is not None else None
-        _, decisions = await self._store.operation_and_decisions(op.id)
         told = requester_notice(self._config, dataclasses.replace(op, status=status, outcome=text), decisions)
         steps: list[Step] = [
             states.move(op.id, (from_status,), status, finished_at=now_iso(), outcome=text, provider_process=None),
@@ -196,6 +302,7 @@ class Runner:
         if applied.ok and watch is not None:
             self.gate.start(watch)
         self._changed.set()
+        return applied.operation if applied.ok and applied.operation else await self._store.operation(op.id)
 
     async def _recheck_approvers(self, op: Operation, decisions: list[Decision]) -> str | None:
         """Approvals count only while their givers still hold roles that fill every slot (one person, one slot)."""
@@ -297,6 +404,7 @@ class Runner:
         """Stop every execution now: providers are stopped and their operations recorded interrupted."""
         self._stopping = True
         await self.gate.stop()
+        self._dismiss_queue()
         for call in list(self._provider_calls.values()):
             call.cancel()
         tasks = list(self._tasks.values())
@@ -311,9 +419,11 @@ class Runner:
     async def drain(self, grace: float) -> int:
         """Let running operations finish for `grace` seconds, then stop their providers; returns how many were.
 
-        Operations that start while it waits (a click that was already being handled) are waited for too.
+        Operations that start while it waits (a click that was already being handled) are waited for too;
+        queued ones never start (`Pipeline.stop` records them).
         """
         self._stopping = True
+        self._dismiss_queue()
         deadline = asyncio.get_running_loop().time() + grace
         while self._tasks and (left := deadline - asyncio.get_running_loop().time()) > 0:
             await asyncio.wait(list(self._tasks.values()), timeout=left)

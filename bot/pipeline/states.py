@@ -34,3 +34,8 @@ def move(op_id: str, from_statuses: tuple[str, ...], to_status: str, **fields: A
         if to_status not in MOVES.get(status, frozenset()):
             raise ValueError(f"an operation cannot move from {status} to {to_status}")
     return MoveOperation(op_id, from_statuses, to_status, dict(fields))
+
+
+def keep(op_id: str, status: str, **fields: Any) -> MoveOperation:
+    """Change fields of an operation only while it is still in ``status`` (a conflict once it moved on)."""
+    return MoveOperation(op_id, (status,), status, dict(fields))

@@ -57,7 +57,9 @@ def write_config(path: Path, guild_id: int, runs: Path) -> None:
                 "migrate": [*argv, "migrate", "{service}", "{environment}", "{request_id}"],
                 "health": [*argv, "health", "{service}", "{environment}"],
                 "current_replicas": [*argv, "replicas", "{service}", "{environment}"]}
-    lines = [f"[guild]\nid = {guild_id}\n", "[audit]\ncheckpoint_minutes = 0\n",
+    # a slot for each of the 80 targets: every accepted run starts at once, so kills land mid provider
+    # runs (queued operations at a stop are covered by tests/pipeline/test_queue.py)
+    lines = [f"[guild]\nid = {guild_id}\n", "[audit]\ncheckpoint_minutes = 0\n", "[operations]\nmax_concurrent = 80\n",
              '[roles]\noperator = ["ops"]\nteam_lead = ["team-lead"]\ndba = ["dba"]\nviewer = ["engineering"]\n'
              'incident_commander = ["incident-commander"]\n']
     for env in ("staging", "production"):

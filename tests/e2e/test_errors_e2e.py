@@ -53,7 +53,10 @@ async def test_a_request_whose_first_reply_is_too_late_never_runs(harness, error
     store.target = real
     rows = await harness.export()
     assert rows[-1]["result"] == "abandoned" and "its first message could not be shown" in rows[-1]["error"]
-    assert [op.id for op in await store.operations("abandoned")] == [rows[-1]["request_id"]]
+    [op] = await store.operations("abandoned")
+    assert op.id == rows[-1]["request_id"]
+    assert op.shown_revision == op.revision  # no message shows it: nothing is left for the message sync
+    assert len(h.refused) == 1  # the interaction is gone: no second callback trying to tell anyone
     assert not (harness.tmp_path / "state" / "calls.jsonl").exists()
     harness.emu.violations.clear()  # the late callback was the point
     error_logs.records.clear()

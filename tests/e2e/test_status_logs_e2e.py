@@ -104,3 +104,24 @@ async def test_long_logs_show_the_newest_and_attach_all(observed):
     [log_file] = msg.attachments
     assert log_file["filename"] == "order-service-production.log"
     assert log_file["content"].decode().count("\n") == 149
+
+
+async def test_status_without_health_checks_answers_at_once_with_its_row_first(tmp_path, error_logs):
+    """Nothing to ask outside Opscord: no "thinking…" defer, the embed is the first response."""
+    raw = example_raw(tmp_path / "state")
+    del raw["defaults"]["deploy"]["health"]  # every service but payment-service has its own
+    del raw["services"][1]["deploy"]["health"]
+    harness = Harness(tmp_path, raw)
+    await harness.start()
+    try:
+        h = await harness.run("dave", "status", {"service": "payment-service"})
+        assert h.response_type == 4  # CHANNEL_MESSAGE_WITH_SOURCE, not a deferred answer
+        msg = await h.wait_message(timeout=5)
+        assert msg.flags & EPHEMERAL_FLAG
+        fields = {f["name"]: f["value"] for f in msg.embeds[0]["fields"]}
+        assert fields["staging"] == "no deploy recorded\n⚪ no health check configured"
+        assert (await harness.export())[-1]["command"] == "/status payment-service"
+        h = await harness.run("dave", "status", {"service": "order-service"})  # it has one: deferred
+        assert h.response_type == 5
+    finally:
+        await harness.stop()

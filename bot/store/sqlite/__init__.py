@@ -7,6 +7,13 @@ that conflicts or cannot be stored is rolled back to its savepoint and fails alo
 the batch commits. Reads run on a small pool of connections of their own (WAL readers see the last
 commit and never wait for the writer, nor for a slow read beside them); long scans (verify,
 export) open one each.
+
+Point reads — an index lookup with a small LIMIT, tens of microseconds of SQLite — run on the event
+loop's own thread, on a connection of their own: a hop to a reader thread and back costs more
+than the read (≈0.1 to 0.3 ms, and the GIL handed back and forth). Such a connection never waits: with
+no busy timeout, the rare moment WAL cannot give it a snapshot at once sends the read to a reader
+thread instead. Anything that can grow with the data (lists of operations, scans, counts) stays on
+the reader threads.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ MAX_BATCH = 1000
 READERS = 3
 """Reader connections: WAL lets each read the last commit while the writer writes."""
 _EXPORT_CHUNK = 2000
+_FEW = frozenset({"pending_approval", "pending_confirmation", "running"})
+"""Statuses that only a few operations are in at once (people answer or they expire; runs are bounded)."""
 
 
 def _commit_batch(conn: sqlite3.Connection, changes: list[Change], key: ChainKey | None) -> list[Applied | Exception]:
@@ -74,14 +83,31 @@ def _commit_batch(conn: sqlite3.Connection, changes: list[Change], key: ChainKey
     return results
 
 
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """SQLite could not take a read snapshot at once (it would have waited)."""
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def open_inline(path: Path) -> sqlite3.Connection:
+    """The event loop's own read-only connection for point reads: it never waits (no busy timeout)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA query_only=ON")
+    return conn
+
+
 class SQLiteStore:
     """The embedded store. Open with `await SQLiteStore.open(path)`; close with `await store.close()`."""
 
-    def __init__(self, path: Path, writer: Worker, readers: list[Worker], chain_key: ChainKey | None = None) -> None:
+    def __init__(self, path: Path, writer: Worker, readers: list[Worker], chain_key: ChainKey | None = None,
+                 inline: sqlite3.Connection | None = None) -> None:
         self.path = path
         self._key = chain_key
         self._writer = writer
         self._readers = readers
+        self._inline = inline
         self._idle: asyncio.Queue[Worker] = asyncio.Queue()
         for reader in readers:
             self._idle.put_nowait(reader)
@@ -104,7 +130,7 @@ class SQLiteStore:
         except BaseException:
             await writer.close()
             raise
-        return cls(path, writer, readers, chain_key)
+        return cls(path, writer, readers, chain_key, open_inline(path))
 
     # --- writing ----------------------------------------------------------------------------------
     async def apply(self, change: Change) -> Applied:
@@ -155,21 +181,32 @@ class SQLiteStore:
         finally:
             self._idle.put_nowait(reader)
 
+    async def _point(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """A point read, on this thread; on a reader thread when SQLite cannot answer it at once."""
+        if self._inline is not None:
+            try:
+                return fn(self._inline)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+        return await self._read(fn)
+
     async def operation(self, op_id: str) -> Operation | None:
         """The operation with this id."""
-        return await self._read(partial(reads.operation_of, op_id=op_id))
+        return await self._point(partial(reads.operation_of, op_id=op_id))
 
     async def operation_and_decisions(self, op_id: str) -> tuple[Operation | None, list[Decision]]:
         """The operation and its decisions."""
-        return await self._read(partial(reads.operation_and_decisions, op_id=op_id))
+        return await self._point(partial(reads.operation_and_decisions, op_id=op_id))
 
     async def operations(self, *statuses: str) -> list[Operation]:
         """Operations in these statuses, oldest first."""
-        return await self._read(partial(reads.operations_in, statuses=statuses))
+        read = partial(reads.operations_in, statuses=statuses)
+        return await (self._point(read) if set(statuses) <= _FEW else self._read(read))
 
     async def operation_by_message(self, message_id: str) -> Operation | None:
         """The operation this Discord message shows."""
-        return await self._read(partial(reads.operation_by_message, message_id=message_id))
+        return await self._point(partial(reads.operation_by_message, message_id=message_id))
 
     async def unshown(self, limit: int = 50) -> list[tuple[Operation, list[Decision]]]:
         """Operations whose message lags behind their latest revision."""
@@ -177,11 +214,11 @@ class SQLiteStore:
 
     async def target(self, service: str, environment: str) -> TargetFacts:
         """What a new request on this target needs to know."""
-        return await self._read(partial(reads.target, service=service, environment=environment))
+        return await self._point(partial(reads.target, service=service, environment=environment))
 
     async def lock(self, service: str, environment: str) -> Lock | None:
         """Who holds (service, environment)."""
-        return await self._read(partial(reads.lock_of, service=service, environment=environment))
+        return await self._point(partial(reads.lock_of, service=service, environment=environment))
 
     async def locks(self) -> list[Lock]:
         """Every held lock."""
@@ -190,7 +227,8 @@ class SQLiteStore:
     async def deploy_history(self, service: str, environment: str | None = None, limit: int = 20
                              ) -> list[DeployRecord]:
         """Latest first."""
-        return await self._read(partial(reads.deploy_history, service=service, environment=environment, limit=limit))
+        return await self._point(partial(reads.deploy_history, service=service, environment=environment,
+                                              limit=limit))
 
     async def deploys_in(self, environments: Iterable[str]) -> list[DeployRecord]:
         """Oldest first."""
@@ -198,16 +236,17 @@ class SQLiteStore:
 
     async def versions(self, service: str, containing: str, limit: int = 25) -> list[str]:
         """Recently deployed versions."""
-        return await self._read(partial(reads.versions, service=service, containing=containing, limit=limit))
+        return await self._point(partial(reads.versions, service=service, containing=containing, limit=limit))
 
     # --- incidents, announcements, facts ----------------------------------------------------------
     async def incident(self, incident_id: str) -> Incident | None:
         """One incident."""
-        return await self._read(partial(reads.incident, incident_id=incident_id))
+        return await self._point(partial(reads.incident, incident_id=incident_id))
 
     async def incidents(self, *, open_only: bool) -> list[Incident]:
         """Incidents, oldest first."""
-        return await self._read(partial(reads.incidents, open_only=open_only))
+        read = partial(reads.incidents, open_only=open_only)
+        return await (self._point(read) if open_only else self._read(read))  # open ones are few; all, not
 
     async def incident_events(self, incident_id: str) -> list[IncidentEvent]:
         """An incident's timeline."""
@@ -219,11 +258,11 @@ class SQLiteStore:
 
     async def unposted(self, limit: int = 20) -> list[Announcement]:
         """Queued posts."""
-        return await self._read(partial(reads.unposted, limit=limit))
+        return await self._point(partial(reads.unposted, limit=limit))
 
     async def fact(self, key: str) -> str | None:
         """A remembered fact."""
-        return await self._read(partial(reads.fact, key=key))
+        return await self._point(partial(reads.fact, key=key))
 
     async def counts(self) -> StoreCounts:
         """Gauges."""
@@ -250,7 +289,8 @@ class SQLiteStore:
     async def audit_recent(self, limit: int = 10, *, user_id: str | None = None, user: str | None = None,
                            service: str | None = None) -> list[AuditRow]:
         """Latest rows, newest first."""
-        return await self._read(partial(reads.audit_recent, limit=limit, user_id=user_id, user=user, service=service))
+        return await self._point(partial(reads.audit_recent, limit=limit, user_id=user_id, user=user,
+                                              service=service))
 
     async def audit_rows(self, since: str | None = None) -> AsyncIterator[AuditRow]:
         """Every row in chain order, read in chunks on a connection of its own."""
@@ -267,7 +307,7 @@ class SQLiteStore:
 
     async def audit_head(self) -> tuple[int, str]:
         """(id, hash) of the newest row."""
-        return await self._read(reads.audit_head)
+        return await self._point(reads.audit_head)
 
     async def audit_hashes(self, row_ids: Iterable[int]) -> dict[int, str]:
         """Stored hashes of these rows."""
@@ -310,4 +350,7 @@ class SQLiteStore:
             self._task = None
         for reader in self._readers:
             await reader.close()
+        if self._inline is not None:
+            self._inline.close()
+            self._inline = None
         await self._writer.close()

@@ -49,6 +49,8 @@ def apply_change(conn: sqlite3.Connection, change: c.Change, head: Head,
     the head moves only after it did (the common case, so it costs two statements less).
     """
     start = Head(head.row_id, head.hash)
+    if len(change.steps) == 1 and isinstance(change.steps[0], c.Append):
+        return c.Applied(rows=(_append(conn, change.steps[0], head, key),)), head
     conn.execute("SAVEPOINT unit")
     try:
         rows: list[AuditRow] = []
