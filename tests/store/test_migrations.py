@@ -7,8 +7,9 @@ import pytest
 
 from bot.store import AuditEntry, SQLiteStore
 from bot.store.chain import GENESIS_HASH, canonical, row_hash
+from bot.store.migration_files import Migration
 from bot.store.records import AuditRow
-from bot.store.sqlite.connection import Migration, bundled_migrations, split_statements
+from bot.store.sqlite.connection import bundled_migrations, split_statements
 
 """Numbers held for changes written elsewhere (V009); the bundled ones are 1… without other gaps."""
 

@@ -9,8 +9,9 @@ import pytest
 
 from bot.store import AuditEntry, Change
 from bot.store.changes import Append, ClaimInteraction, Fenced, StartExecution
+from bot.store.migration_files import Migration
 from bot.store.postgres import PostgresStore
-from bot.store.postgres.connection import Migration, bundled_migrations
+from bot.store.postgres.connection import bundled_migrations
 
 
 def entry(i: int, **extra) -> AuditEntry:

@@ -23,8 +23,9 @@ import asyncpg
 
 from bot.store.chain import ChainKey, Walker, first_finding, start_of
 from bot.store.changes import Append, Applied, Change, Fenced
+from bot.store.migration_files import Migration
 from bot.store.postgres import reads
-from bot.store.postgres.connection import WRITER_SETTINGS, Migration, bundled_migrations, connect, migrate
+from bot.store.postgres.connection import WRITER_SETTINGS, bundled_migrations, connect, migrate
 from bot.store.postgres.writes import AUDIT_INSERT, Head, apply_change, lone_append, sign
 from bot.store.records import (
     Announcement,

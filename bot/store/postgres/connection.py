@@ -7,14 +7,12 @@ transaction-level advisory lock, so the schema is migrated exactly once.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import asyncpg
 
-_MIGRATION_NAME = re.compile(r"^V(\d+)__([a-z0-9_]+)\.sql$")
+from bot.store.migration_files import Migration, bundled
+
 MIGRATION_LOCK = 7273410
 WRITER_SETTINGS = {"idle_in_transaction_session_timeout": "2000"}
 """A writer stopped (SIGSTOP) inside a transaction loses it after 2 s, so its share lock on the lease
@@ -24,27 +22,9 @@ SESSION_SETTINGS = {"application_name": "opscord", "tcp_keepalives_idle": "5", "
 """Every connection: named in pg_stat_activity, and TCP keepalives that notice a dead host in seconds."""
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One numbered schema change."""
-
-    version: int
-    name: str
-    sql: str
-
-
 def bundled_migrations() -> list[Migration]:
     """The PostgreSQL migrations shipped with Opscord, in version order."""
-    found = []
-    for entry in resources.files("bot.store.postgres").joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration versions: {versions}")
-    return found
+    return bundled("bot.store.postgres")
 
 
 async def connect(dsn: str, **settings: str) -> asyncpg.Connection[Any]:

@@ -30,6 +30,7 @@ from typing import TypeVar
 
 from bot.store.chain import ChainKey, first_finding
 from bot.store.changes import Append, Applied, Change
+from bot.store.migration_files import Migration
 from bot.store.records import (
     Announcement,
     AuditEntry,
@@ -47,7 +48,7 @@ from bot.store.records import (
     VerifyResult,
 )
 from bot.store.sqlite import reads
-from bot.store.sqlite.connection import Migration, Worker, bundled_migrations, migrate, open_worker
+from bot.store.sqlite.connection import Worker, bundled_migrations, migrate, open_worker
 from bot.store.sqlite.writes import apply_change, read_head
 
 __all__ = ["SQLiteStore"]

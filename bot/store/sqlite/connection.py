@@ -9,18 +9,16 @@ what keeps a burst of commands from spending its time in thread hops.
 from __future__ import annotations
 
 import asyncio
-import re
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
 import aiosqlite
 
+from bot.store.migration_files import Migration, bundled
+
 T = TypeVar("T")
-_MIGRATION_NAME = re.compile(r"^V(\d+)__([a-z0-9_]+)\.sql$")
 
 
 class Worker(aiosqlite.Connection):
@@ -56,27 +54,9 @@ async def open_worker(path: Path, *, writer: bool) -> Worker:
     return worker
 
 
-@dataclass(frozen=True)
-class Migration:
-    """One numbered schema change."""
-
-    version: int
-    name: str
-    sql: str
-
-
 def bundled_migrations() -> list[Migration]:
     """The migrations shipped in `bot/store/migrations`, in version order."""
-    found = []
-    for entry in resources.files("bot.store").joinpath("migrations").iterdir():
-        match = _MIGRATION_NAME.match(entry.name)
-        if match:
-            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
-    found.sort(key=lambda m: m.version)
-    versions = [m.version for m in found]
-    if len(set(versions)) != len(versions):
-        raise RuntimeError(f"duplicate migration versions: {versions}")
-    return found
+    return bundled("bot.store")
 
 
 def split_statements(sql: str) -> list[str]:
