@@ -96,7 +96,7 @@ class Observer:
     def answers_at_once(self, name: str) -> bool:
         """Whether /status of this service calls nothing outside Opscord (no health check): it needs no defer."""
         svc = self._config.service(name)
-        return svc is None or self._providers.health_checker(svc.name) is None
+        return svc is None or not self._asks_health(svc.name)
 
     async def status(self, call: Invocation, name: str) -> ServiceStatus:
         """Versions, health (checked concurrently), locks and waiting requests per environment."""
@@ -105,8 +105,17 @@ class Observer:
             svc = known_service(self._config, name)
             return await self._status(svc)
 
+    def _asks_health(self, service: str) -> bool:
+        try:
+            return self._providers.health_checker(service) is not None
+        except IntegrationError:
+            return True  # asked, it says why it cannot answer
+
     async def _status(self, svc: ServiceConfig) -> ServiceStatus:
-        healths = await asyncio.gather(*(_health(self._providers, svc.name, env) for env in svc.environments))
+        if not self._asks_health(svc.name):
+            healths: list[HealthReport | None] = [None] * len(svc.environments)  # nothing to ask: no tasks to make
+        else:
+            healths = await asyncio.gather(*(_health(self._providers, svc.name, env) for env in svc.environments))
         pending = await self._store.operations(*PENDING)
         environments = []
         for env, health in zip(svc.environments, healths, strict=True):

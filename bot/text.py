@@ -8,6 +8,7 @@ should `allowed_mentions` ever widen, become — a mention.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -38,13 +39,27 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: max(0, limit - 1)] + ELLIPSIS
 
 
+_REMEMBERED = 300
+"""Texts up to this long are remembered once made safe: the same names, commands and versions come back in
+every /audit recent and card, and the escaping is pure (a long text is made safe again each time)."""
+
+
 def shown(text: str, limit: int = 200, *, one_line: bool = True) -> str:
     """Typed text as it may appear in a message: visible characters only, markdown and mentions escaped."""
+    if len(text) <= _REMEMBERED:
+        return _shown_remembered(text, limit, one_line)
+    return _shown(text, limit, one_line)
+
+
+def _shown(text: str, limit: int, one_line: bool) -> str:
     text = _visible(text)
     if one_line:
         text = " ".join(text.split())
     text = clip(text, limit)
     return _MENTION.sub(_defuse, _LINE_START.sub(r"\1\\\2", _MARKDOWN.sub(r"\\\1", text)))
+
+
+_shown_remembered = functools.lru_cache(maxsize=4096)(_shown)
 
 
 def quoted(text: str, limit: int = 60) -> str:

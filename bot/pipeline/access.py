@@ -15,6 +15,7 @@ from bot.pipeline.policy import role_phrase
 from bot.pipeline.types import Actor, ActorRole, Invocation, OperationInput
 
 FAMILIES = ("audit", "status", "logs", "incident", "help")
+_REMEMBERED_ROLE_SETS = 1024
 """Command families whose use `[access]` grants (help: everyone who may use any family)."""
 
 
@@ -33,10 +34,18 @@ class Access:
 
     def __init__(self, config: OpscordConfig) -> None:
         self._config = config
+        self._given: dict[tuple[ActorRole, ...], frozenset[str]] = {}
+        """What each set of roles seen so far gives (a guild has few; every command asks)."""
 
-    def capabilities(self, actor: Actor) -> set[str]:
+    def capabilities(self, actor: Actor) -> frozenset[str]:
         """Every capability the member's roles give."""
-        return {cap for cap, refs in self._config.roles.items() if any(_matches(r, refs) for r in actor.roles)}
+        given = self._given.get(actor.roles)
+        if given is None:
+            if len(self._given) >= _REMEMBERED_ROLE_SETS:
+                self._given.clear()
+            given = self._given[actor.roles] = frozenset(
+                cap for cap, refs in self._config.roles.items() if any(_matches(r, refs) for r in actor.roles))
+        return given
 
     def holds(self, actor: Actor, capability: str) -> bool:
         """Whether the member holds `capability`."""

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple, Protocol
 
 from bot.store.records import INDEXED_KEYS, AuditEntry, AuditRow, VerifyResult
@@ -212,6 +212,8 @@ class Columns(Protocol):
 
     def __getitem__(self, key: str, /) -> Any: ...
 
+    def __iter__(self) -> Iterator[Any]: ...
+
 
 class ColumnMismatch(ValueError):
     """A column stored beside a row's body says something else than the body."""
@@ -246,6 +248,27 @@ def row_of_record(rec: Columns) -> AuditRow:
         duration_seconds=float(duration) if duration is not None else None, channel=rec["channel"],
         extra=extra, prev_hash=str(rec["prev_hash"]), hash=str(rec["hash"]), mac=rec["mac"])
     _check_columns(row, rec)
+    return row
+
+
+_SHOWN_ROWS = 4096
+_shown_rows: dict[tuple[Any, ...], AuditRow] = {}
+
+
+def remembered_row(rec: Columns) -> AuditRow:
+    """`row_of_record`, remembered for rows read again exactly as before (every value of every column the same).
+
+    `/audit recent` shows the same newest rows to everyone who asks, so a burst of it would parse and check
+    those bodies thousands of times over; a row that changed in any column is read afresh. Only for the
+    few rows a query shows — a scan (verify, export) reads each row once and would only churn this.
+    """
+    key = tuple(rec)
+    row = _shown_rows.get(key)
+    if row is None:
+        row = row_of_record(rec)
+        if len(_shown_rows) >= _SHOWN_ROWS:
+            _shown_rows.clear()
+        _shown_rows[key] = row
     return row
 
 

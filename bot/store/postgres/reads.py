@@ -19,6 +19,7 @@ from bot.store.chain import (
     ChainRecord,
     column_finding,
     legacy_record,
+    remembered_row,
     row_of_record,
 )
 from bot.store.records import (
@@ -244,7 +245,7 @@ async def _recent(conn: Conn, limit: int, clauses: list[tuple[str, list[Any]] | 
     where = " AND ".join(sql.format(f"${i}") for i, (sql, _) in enumerate(used, start=1))
     sql = (f"SELECT {AUDIT_COLUMNS} FROM audit_log {'WHERE ' + where if where else ''} "  # noqa: S608 - fixed clauses
            f"ORDER BY id DESC LIMIT ${len(params) + 1}")
-    return [audit_row(rec) for rec in await conn.fetch(sql, *params, limit)]
+    return [remembered_row(rec) for rec in await conn.fetch(sql, *params, limit)]
 
 
 async def audit_head(conn: Conn) -> tuple[int, str]:

@@ -16,6 +16,7 @@ from bot.store.chain import (
     Walker,
     column_finding,
     legacy_record,
+    remembered_row,
     row_of_record,
     start_of,
 )
@@ -50,11 +51,15 @@ _AUDIT_COLUMNS = ("id, timestamp, user, command, approved_by, result, duration_s
                   f"hash, body, mac, {', '.join(INDEXED_KEYS)}")
 
 
+_APPROVER_ROLES, _CONFIRM = OPERATION_FIELDS.index("approver_roles"), OPERATION_FIELDS.index("confirm")
+
+
 def _operation(rec: sqlite3.Row) -> Operation:
-    values: dict[str, Any] = {name: rec[name] for name in OPERATION_FIELDS}
-    values["approver_roles"] = tuple(json.loads(values["approver_roles"]))
-    values["confirm"] = bool(values["confirm"])
-    return Operation(**values)
+    """A row selected as `_OP_COLUMNS` (by position: a sqlite3.Row finds a name by comparing every column's)."""
+    values = list(rec)
+    values[_APPROVER_ROLES] = tuple(json.loads(values[_APPROVER_ROLES]))
+    values[_CONFIRM] = bool(values[_CONFIRM])
+    return Operation(*values)
 
 
 def operation_of(conn: sqlite3.Connection, op_id: str) -> Operation | None:
@@ -243,7 +248,7 @@ def _recent(conn: sqlite3.Connection, limit: int, clauses: list[tuple[str, list[
     where = f"WHERE {' AND '.join(sql for sql, _ in used)}" if used else ""
     params = [value for _, values in used for value in values]
     sql = f"SELECT {_AUDIT_COLUMNS} FROM audit_log {where} ORDER BY id DESC LIMIT ?"  # noqa: S608 - fixed clauses
-    return [audit_row(rec) for rec in conn.execute(sql, (*params, limit))]
+    return [remembered_row(rec) for rec in conn.execute(sql, (*params, limit))]
 
 
 def audit_head(conn: sqlite3.Connection) -> tuple[int, str]:
