@@ -374,7 +374,10 @@ class OpscordConfig(_Strict):
 
     def environment(self, name: str) -> EnvironmentConfig | None:
         """The environment called `name`, if any."""
-        return next((e for e in self.environments if e.name == name), None)
+        for env in self.environments:  # a handful; asked several times per request
+            if env.name == name:
+                return env
+        return None
 
     def health_gate(self, service: str, environment: str) -> HealthGateRow | None:
         """The first `[[health_gates]]` row for the target (None: deploys there are not watched)."""

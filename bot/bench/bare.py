@@ -7,6 +7,11 @@ else: no database, no audit, no permission checks. Run as its own process by the
     DISCORD_TOKEN=… DISCORD_API_BASE_URL=… DISCORD_GATEWAY_URL=… BENCH_GUILD_ID=… python -m bot.bench.bare
 
 It imports only discord.py, so its memory is the floor of a discord.py bot.
+
+With ``BENCH_AUDIT_DB=PATH`` it is the *floor* of Opscord's guarantee instead: before each answer it
+appends one audit row (who, what, where) through Opscord's own store and waits until the row is
+durable — the least any bot that keeps that promise does per command. The bench measures it beside
+the bare bot to show how much of Opscord's cost is the promise and how much is the rest.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 import discord
@@ -24,9 +30,27 @@ from discord.ext import commands
 Interaction = discord.Interaction[Any]
 
 
+class _Audit:
+    """The floor's one durable audit row per command (None: the bare bot's no work at all)."""
+
+    store: Any = None
+
+
 async def ack(interaction: Interaction) -> None:
     """The whole of the baseline's work: one plain message as the first response."""
+    if _Audit.store is not None:
+        await _Audit.store.append(_audit_row(interaction))
     await interaction.response.send_message("ok")
+
+
+def _audit_row(interaction: Interaction) -> Any:
+    """Who ran what, where and when: the fields Opscord's audit row for a command has."""
+    from bot.bench.product import Row
+
+    data: dict[str, Any] = dict(interaction.data or {})
+    return Row(timestamp=interaction.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"), user=f"@{interaction.user.name}",
+               command=f"/{data.get('name', '?')}", result="success", channel=str(interaction.channel_id),
+               extra={"user_id": str(interaction.user.id), "interaction_id": str(interaction.id)})
 
 
 @app_commands.command(name="deploy", description="Deploy a version of a service to an environment")
@@ -168,8 +192,16 @@ async def main() -> None:
     """Point discord.py at the emulator named in the environment and run until stopped."""
     discord.http.Route.BASE = os.environ["DISCORD_API_BASE_URL"].rstrip("/")
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(os.environ["DISCORD_GATEWAY_URL"])
-    async with BareBot(int(os.environ["BENCH_GUILD_ID"])) as bot:
-        await bot.start(os.environ["DISCORD_TOKEN"])
+    if os.environ.get("BENCH_AUDIT_DB"):
+        from bot.bench.product import ProductAudit
+
+        _Audit.store = await ProductAudit.open(Path(os.environ["BENCH_AUDIT_DB"]))
+    try:
+        async with BareBot(int(os.environ["BENCH_GUILD_ID"])) as bot:
+            await bot.start(os.environ["DISCORD_TOKEN"])
+    finally:
+        if _Audit.store is not None:
+            await _Audit.store.close()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@
    until the bot has finished what the burst started.
 3. RSS again once each has been sent ``rss_commands`` commands (topped up with reads if needed),
    against that pair's own RSS after start.
+
+Beside the pair runs the *floor* (``bot.bench.bare`` with ``BENCH_AUDIT_DB``): the bare bot that
+makes each answer wait for one durable audit row in Opscord's store — the least a bot that keeps
+Opscord's promise can do. It gets the bursts of the plan's ``floor_bursts``, interleaved with the
+other two, so the run shows how much of Opscord's distance from the bare bot is the promise itself.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from bot.bench.world import BenchGuild
 
 Say = Callable[[str], None]
 FIRST_COMMAND = Command("audit recent", {})
+ALL_SIDES: tuple[Side, ...] = (*SIDES, "floor")
 RSS_SETTLE_S = 0.5
 START_SERVICES = 3
 """Services in Opscord's config for the start-up rounds (the example config's three)."""
@@ -53,9 +59,9 @@ class DiscordResults:
     rss_start: dict[Side, int] = field(default_factory=dict)
     rss_after: dict[Side, tuple[int, int]] = field(default_factory=dict)
     """(commands sent, RSS bytes) once ``rss_commands`` had been sent."""
-    unsettled: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    unsettled: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(ALL_SIDES, 0))
     """Bursts after which the bot was still busy when the settle timeout ran out."""
-    logged_errors: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(SIDES, 0))
+    logged_errors: dict[Side, int] = field(default_factory=lambda: dict.fromkeys(ALL_SIDES, 0))
     first_errors: dict[Side, str | None] = field(default_factory=dict)
     """The first ERROR line each side logged, if any."""
     shape_differences: list[str] = field(default_factory=list)
@@ -96,6 +102,7 @@ class DiscordBench:
     # -- 1. start ----------------------------------------------------------------------------
 
     async def _starts(self) -> dict[Side, BotProcess]:
+        """The start-up rounds; then the processes the bursts go to: the pair, and the floor."""
         for round_no in range(self.plan.start_rounds):
             for side in alternate(round_no):
                 proc = await self._start(side, self.workdir / f"start{round_no}-{side}", START_SERVICES)
@@ -105,6 +112,8 @@ class DiscordBench:
         pair = {side: await self._start(side, self.workdir / f"bursts-{side}", self.plan.services) for side in SIDES}
         for side, proc in pair.items():
             self.results.rss_start[side] = proc.start_sample.rss
+        if any(size in self.plan.floor_bursts for size in self.plan.bursts):
+            pair["floor"] = await self._start("floor", self.workdir / "bursts-floor", self.plan.services)
         return pair
 
     async def _retire(self, proc: BotProcess) -> None:
@@ -151,10 +160,10 @@ class DiscordBench:
         return result
 
     async def _warm_up(self, pair: dict[Side, BotProcess]) -> None:
-        for side in SIDES:
+        for proc in pair.values():
             for workload in WORKLOADS:
-                await self._send(pair[side], workload, 1)
-                await self._send(pair[side], workload, self.plan.warmup)
+                await self._send(proc, workload, 1)
+                await self._send(proc, workload, self.plan.warmup)
         self.say("  warm-up done")
 
     async def _rounds(self, pair: dict[Side, BotProcess]) -> None:
@@ -162,7 +171,10 @@ class DiscordBench:
         for round_no in range(self.plan.rounds):
             for index, (workload, size) in enumerate(cells):
                 # which side goes first flips from one cell to the next and, for each cell, every round
-                for side in alternate(round_no + index):
+                sides = alternate(round_no + index)
+                if size in self.plan.floor_bursts and "floor" in pair:
+                    sides = (sides[0], "floor", sides[1])
+                for side in sides:
                     result = await self._send(pair[side], workload, size)
                     self.results.bursts.setdefault((workload, size, side), []).append(result)
             self.say(f"  latency round {round_no + 1}/{self.plan.rounds} done")

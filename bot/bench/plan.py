@@ -30,6 +30,8 @@ class Plan:
     query_rounds: int
     spawns: int
     spawn_rounds: int
+    floor_bursts: tuple[int, ...] = (100, 1000)
+    """Burst sizes the floor (the bare bot + one durable audit row per answer) is measured at."""
     failover_rounds: int = 1
     """Takeovers measured after kill -9 of the leader (two replicas on PostgreSQL)."""
     sigstop_rounds: int = 1
@@ -57,6 +59,6 @@ QUICK = Plan(name="quick", rounds=1, bursts=(1, 100, 1000, 3000), sequential=20,
 and a rough reading, not the numbers of record (those are the full run's, in BENCHMARKS.md)."""
 SMOKE = Plan(name="smoke", rounds=1, bursts=(1, 10), sequential=3, warmup=4, start_rounds=1,
              rss_commands=20, append_rows=200, append_writers=10, append_rounds=1, store_rows=2_000,
-             verify_rounds=1, query_rounds=1, spawns=5, spawn_rounds=1)
+             verify_rounds=1, query_rounds=1, spawns=5, spawn_rounds=1, floor_bursts=(10,))
 PLANS = {plan.name: plan for plan in (FULL, QUICK, SMOKE)}
 MILLION = 1_000_000

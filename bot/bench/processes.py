@@ -22,7 +22,7 @@ from typing import Literal
 from bot.bench.config import service_names, write_config
 from bot.bench.world import TOKEN, BenchGuild
 
-Side = Literal["bare", "opscord"]
+Side = Literal["bare", "opscord", "floor"]
 SIDES: tuple[Side, Side] = ("bare", "opscord")
 ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
@@ -43,6 +43,10 @@ def command_for(side: Side, guild: BenchGuild, workdir: Path, services: int) -> 
                          "DISCORD_GATEWAY_URL": guild.emu.gateway_url}
     if side == "bare":
         return [sys.executable, "-m", "bot.bench.bare"], env | {"BENCH_GUILD_ID": str(guild.guild_id)}
+    if side == "floor":  # the bare bot, each answer after one durable audit row in Opscord's store
+        workdir.mkdir(parents=True, exist_ok=True)
+        return [sys.executable, "-m", "bot.bench.bare"], env | {"BENCH_GUILD_ID": str(guild.guild_id),
+                                                                  "BENCH_AUDIT_DB": str(workdir / "floor.db")}
     config = write_config(workdir / "opscord.toml", guild.guild_id, service_names(services))
     env |= {"OPSCORD_CONFIG": str(config), "OPSCORD_DB": str(workdir / "opscord.db"),
             "OPSCORD_HTTP_LISTEN": "127.0.0.1:0"}

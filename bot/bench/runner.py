@@ -21,6 +21,7 @@ from bot.bench.report import (
     Report,
     big_log_section,
     discord_section,
+    floor_section,
     notes_section,
     replicas_section,
     required_keys,
@@ -106,6 +107,7 @@ async def run_bench(plan: Plan, json_path: Path | None, say: Say = say_progress)
         raise BenchFailed(f"{exc}\n(the logs and databases are kept in {workdir})") from exc
     await asyncio.to_thread(shutil.rmtree, workdir, ignore_errors=True)
     discord_section(report, plan, res)
+    floor_section(report, plan, res)
     start_section(report, plan, res)
     store_section(report, store)
     replicas_section(report, store, replicas)

@@ -189,8 +189,8 @@ def _finished(side: str, workload: WorkloadName) -> Callable[[InteractionHandle]
     def done(handle: InteractionHandle) -> bool:
         if handle.callback is None:
             return True  # missed: nothing more will happen
-        if side == "bare":
-            return True
+        if side != "opscord":
+            return True  # the baselines do nothing after their first response
         original = handle.original
         if original is None:
             return True

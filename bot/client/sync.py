@@ -62,6 +62,7 @@ class MessageSync:
                 async with asyncio.timeout(IDLE_SECONDS):
                     await changed.wait()
             changed.clear()
+            await self._app.pipeline.first_answers.after_them()
             try:
                 await self.flush()
             except Exception:

@@ -12,7 +12,25 @@ from bot.client.errors import answer_failure
 
 
 class OpsTree(app_commands.CommandTree[Any]):
-    """Answers any failure with one plain, ephemeral sentence, logs it with context and audits it once."""
+    """Answers any failure with one plain, ephemeral sentence, logs it with context and audits it once.
+
+    It also counts the commands between arriving and their handler's end (`FirstAnswers`): background
+    work lets them be answered first.
+    """
+
+    def _from_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        from bot.client.bot import app_of
+
+        app_of(self.client).pipeline.first_answers.arrived()  # counted as it arrives, before its task runs
+        super()._from_interaction(interaction)
+
+    async def _call(self, interaction: discord.Interaction[Any]) -> None:
+        from bot.client.bot import app_of
+
+        try:
+            await super()._call(interaction)
+        finally:
+            app_of(self.client).pipeline.first_answers.answered()
 
     async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
         """The one error handler for every app command."""

@@ -24,6 +24,7 @@ from bot.pipeline.access import Access
 from bot.pipeline.breakglass import BreakGlass
 from bot.pipeline.decisions import Decisions
 from bot.pipeline.entries import Journal, click_entry, mark_audited, operation_entry
+from bot.pipeline.first_answers import FirstAnswers
 from bot.pipeline.health_gate import IncidentOpener
 from bot.pipeline.notices import pings_on
 from bot.pipeline.policy import PolicyEngine
@@ -70,10 +71,12 @@ class Pipeline:
         """Set whenever an operation's card or a queued announcement changed (the message sync waits on it)."""
         self.reviews_changed = asyncio.Event()
         """Set whenever a break-glass review's message or reminder needs showing (the review sync waits on it)."""
+        self.first_answers = FirstAnswers()
+        """Commands waiting for their first answer: starting runs and editing cards let them go first."""
         self.requests = Requests(config, store, access, providers, reviews_changed=self.reviews_changed)
         self.decisions = Decisions(config, store, access, self.requests.plans)
         self.runner = Runner(config, store, access, providers, members=members, changed=self.changed,
-                             plans=self.requests.plans, incidents=incidents)
+                             plans=self.requests.plans, incidents=incidents, first_answers=self.first_answers)
         self.recovery = Recovery(config, store, self.changed)
         self.accepting = True
 

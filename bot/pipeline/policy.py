@@ -97,6 +97,8 @@ class PolicyEngine:
         self.from_seed = not rows
         self.rows: tuple[PolicyRow, ...] = tuple(rows) if rows else SEED_MATRIX
         self.freezes = tuple(freezes)
+        self.asks_phrases = any(row.confirm_phrase for row in self.rows)
+        """Whether any row wants the service name typed (a freeze only tightens approvals, never adds one)."""
 
     def decide(self, action: PolicyAction, environment: str, service: str | None = None,
                at: datetime | None = None) -> Requirement:

@@ -78,6 +78,8 @@ class Requests:
         but the config (the first reply is due within Discord's 3 s and the request itself reads the rest),
         so a scale asks when the row of either direction wants it: which one applies needs the live count.
         """
+        if not self.policy.asks_phrases:
+            return None  # the common case, decided once from the config: no row asks for a phrase
         try:
             svc = self._validate(inp)
             self._access.require_operate(call, inp)

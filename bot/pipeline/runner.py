@@ -21,6 +21,7 @@ from bot.errors import OpscordError, ValidationFailed
 from bot.pipeline import messages, quorum, states
 from bot.pipeline.access import Access
 from bot.pipeline.entries import operation_entry
+from bot.pipeline.first_answers import FirstAnswers
 from bot.pipeline.health_gate import HealthGate, IncidentOpener
 from bot.pipeline.messages import Progress
 from bot.pipeline.notices import requester_notice
@@ -48,6 +49,21 @@ log = logging.getLogger("bot.pipeline")
 OPERATION_TASK_PREFIX = "operation-"
 QUEUE_REFRESH_SECONDS = 1.0
 """How often queued operations' messages are brought up to their new positions (edits are rate-limited)."""
+NEAR_FRONT = 10
+"""Queued cards this close to the front show every move; further back, each once its place has halved."""
+
+
+def worth_showing(shown: int | None, position: int) -> bool:
+    """Whether a queued card is edited to show its new position.
+
+    Near the front, every move; further back, once the position has halved since the card last showed one —
+    so a queue of a thousand costs each card about ten edits on its way up, not an edit a second (every edit
+    is a store change and a Discord call, rate-limited per channel, while the people who typed the commands
+    behind it are still waiting for their first answers).
+    """
+    if shown == position:
+        return False
+    return shown is None or position <= NEAR_FRONT or position <= shown // 2
 
 
 @dataclass
@@ -71,8 +87,9 @@ class Runner:
 
     def __init__(self, config: OpscordConfig, store: Store, access: Access, providers: ProviderRegistry, *,
                  members: Members, changed: asyncio.Event, plans: Plans,
-                 incidents: IncidentOpener | None = None) -> None:
+                 incidents: IncidentOpener | None = None, first_answers: FirstAnswers | None = None) -> None:
         self._config = config
+        self._first_answers = first_answers or FirstAnswers()
         self._plans = plans
         self._store = store
         self._access = access
@@ -183,11 +200,12 @@ class Runner:
 
     async def _refresh_positions(self) -> None:
         await asyncio.sleep(QUEUE_REFRESH_SECONDS)
+        await self._first_answers.after_them()
         moved = []
         for position, (op_id, waiting) in enumerate(list(self._waiting.items()), start=1):
             # not yet started: its first reply is on its way with the position it reserved (stored with the
             # message); moved since, it is brought up to date by the next refresh
-            if waiting.shown != position and op_id in self._tasks:
+            if worth_showing(waiting.shown, position) and op_id in self._tasks:
                 waiting.shown = position
                 moved.append((op_id, Progress.queued(position, waiting.since)))
         # each its own change: one that started meanwhile is no longer approved, and only it conflicts
@@ -198,6 +216,7 @@ class Runner:
 
     async def execute(self, op_id: str) -> Operation | None:
         """Run the operation through to its recorded outcome (returns it as stored)."""
+        await self._first_answers.after_them()
         op, decisions = await self._store.operation_and_decisions(op_id)
         if op is None or op.status != "approved":
             return op

@@ -6,9 +6,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.config import parse_config
 from bot.pipeline.messages import Progress
+from bot.pipeline.runner import NEAR_FRONT, worth_showing
 from tests.helpers import state
 from tests.pipeline.conftest import Screen, alice, erin, inp, raw_config, world_for
 
@@ -127,3 +130,19 @@ async def test_a_shown_request_runs_and_frees_its_slot_even_if_the_bookkeeping_a
         nxt = await w.request(erin, inp("deploy", "payment-service", version="v1.2.3"), screen)
         assert "Queued" not in state(screen.shown[0])  # the slot came back
         assert (await w.finish(nxt.id)).status == "succeeded"
+
+
+@given(start=st.integers(min_value=1, max_value=100_000))
+def test_a_card_moving_up_a_long_queue_is_edited_about_log2_times_and_shows_the_front(start: int):
+    shown, edits = start, 0
+    for position in range(start - 1, 0, -1):
+        if worth_showing(shown, position):
+            shown, edits = position, edits + 1
+    assert shown == 1 or start == 1  # it always reaches the front
+    assert edits <= NEAR_FRONT + max(1, start).bit_length()
+
+
+def test_near_the_front_every_move_shows_and_an_unshown_card_always_does():
+    assert worth_showing(3, 2) and worth_showing(None, 500)
+    assert not worth_showing(2, 2)
+    assert not worth_showing(600, 400) and worth_showing(600, 300)
