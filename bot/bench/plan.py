@@ -30,7 +30,7 @@ class Plan:
     query_rounds: int
     spawns: int
     spawn_rounds: int
-    floor_bursts: tuple[int, ...] = (100, 1000)
+    floor_bursts: tuple[int, ...] = (100, 1000, 3000)
     """Burst sizes the floor (the bare bot + one durable audit row per answer) is measured at."""
     failover_rounds: int = 1
     """Takeovers measured after kill -9 of the leader (two replicas on PostgreSQL)."""

@@ -94,6 +94,7 @@ def floor_section(report: Report, plan: Plan, res: DiscordResults) -> None:
     report.heading("The floor of Opscord's promise, first response (the bare bot + one durable audit row in "
                    "Opscord's store before each answer)", "bare bot", "floor", "floor/bare")
     details: dict[str, Any] = {}
+    misses: dict[int, int] = {}
     for workload in WORKLOADS:
         report.lines.append(f" {WORKLOAD_LABELS[workload]} (the floor answers every shape alike)")
         for size in sizes:
@@ -109,6 +110,9 @@ def floor_section(report: Report, plan: Plan, res: DiscordResults) -> None:
                 details[f"{workload}_b{size}_{figure}"] = ratio.as_json()
             report.row(f"burst of {size:,}: misses", f"{sum(r.misses for _, r in pairs):,}",
                        f"{sum(r.misses for r, _ in pairs):,}")
+            misses[size] = misses.get(size, 0) + sum(r.misses for r, _ in pairs)
+    for size, count in misses.items():
+        report.key(f"floor_misses_b{size}", count)
     report.lines.append("  (what no bot that keeps Opscord's promise can beat on this machine: Opscord's own ratios "
                         "above are measured in the same rounds)")
     report.data["floor"] = details
@@ -360,7 +364,7 @@ def targets_section(report: Report) -> None:
         floor = report.data.get(f"floor_{key}")
         report.lines.append(f"  {label:<48}{shown:>12}{op + ' ' + format(bound, 'g'):>12}  "
                             f"{'-' if ok is None else 'yes' if ok else 'no ':<3}" +
-                            (f"   {floor:.2f}" if isinstance(floor, float) else ""))
+                            (f"   {floor:,.2f}" if isinstance(floor, (int, float)) else ""))
     report.lines.append("  (* at fewer rows than the target's 1,000,000; the full run measures it there)")
     report.data["targets_met"] = met
 
