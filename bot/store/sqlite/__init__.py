@@ -275,8 +275,9 @@ class SQLiteStore:
         return await self._read(partial(reads.review, op_id=op_id))
 
     async def reviews(self, *, open_only: bool) -> list[Review]:
-        """Break-glass reviews, oldest first."""
-        return await self._read(partial(reads.reviews, open_only=open_only))
+        """Break-glass reviews, oldest first (the open ones, few and indexed, read inline: /status asks)."""
+        read = partial(reads.reviews, open_only=open_only)
+        return await (self._point(read) if open_only else self._read(read))
 
     async def unshown_reviews(self) -> list[Review]:
         """Reviews whose message or reminder lags behind."""

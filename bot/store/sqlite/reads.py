@@ -116,21 +116,27 @@ def locks(conn: sqlite3.Connection) -> list[Lock]:
     return [Lock(*rec) for rec in conn.execute(f"{_LOCK_SELECT} ORDER BY l.since")]
 
 
+_SUCCEEDED = "FROM deploys WHERE service = :service AND environment = :environment AND status = 'succeeded'"
+_TARGET = (
+    f"SELECT (SELECT version {_SUCCEEDED} ORDER BY id DESC LIMIT 1) AS current, "
+    f"(SELECT version {_SUCCEEDED} AND version != (SELECT version {_SUCCEEDED} ORDER BY id DESC LIMIT 1) "
+    "ORDER BY id DESC LIMIT 1) AS previous, "
+    "(SELECT replicas FROM operations WHERE action = 'scale' AND service = :service AND environment = :environment "
+    "AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1) AS scale, "
+    "l.service, l.environment, l.operation_id, l.holder_name, l.since, l.holder, o.command "
+    "FROM (SELECT 1) LEFT JOIN locks l ON l.service = :service AND l.environment = :environment "
+    "LEFT JOIN operations o ON o.id = l.operation_id"
+)
+"""A target's facts in one statement (a request and /status ask for them on the event loop's own thread)."""
+
+
 def target(conn: sqlite3.Connection, service: str, environment: str) -> TargetFacts:
     """Lock, current version, the version before it, and the last scale, of one target."""
-    where = "service = ? AND environment = ? AND status = 'succeeded'"
-    current_rec = conn.execute(f"SELECT version FROM deploys WHERE {where} ORDER BY id DESC LIMIT 1",  # noqa: S608
-                               (service, environment)).fetchone()
-    current = str(current_rec[0]) if current_rec else None
-    previous = None
-    if current is not None:
-        rec = conn.execute(f"SELECT version FROM deploys WHERE {where} AND version != ? "  # noqa: S608
-                           "ORDER BY id DESC LIMIT 1", (service, environment, current)).fetchone()
-        previous = str(rec[0]) if rec else None
-    scale = conn.execute("SELECT replicas FROM operations WHERE action = 'scale' AND service = ? AND environment = ? "
-                         "AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1",
-                         (service, environment)).fetchone()
-    return TargetFacts(lock_of(conn, service, environment), current, previous, int(scale[0]) if scale else None)
+    rec = conn.execute(_TARGET, {"service": service, "environment": environment}).fetchone()
+    current, previous, scale, *lock = tuple(rec)
+    return TargetFacts(Lock(*lock) if lock[0] is not None else None,
+                       None if current is None else str(current), None if previous is None else str(previous),
+                       None if scale is None else int(scale))
 
 
 def deploy_history(conn: sqlite3.Connection, service: str, environment: str | None, limit: int) -> list[DeployRecord]:
