@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 from bot.errors import OpscordError
 
@@ -14,9 +14,11 @@ CLICK_LABELS: dict[str, str] = {"approve": "Approve", "reject": "Reject", "confi
                                 "acknowledge": "Acknowledge"}
 
 
-@dataclass(frozen=True)
-class ActorRole:
-    """A Discord role, by id and name (either may be unknown: 0 or "")."""
+class ActorRole(NamedTuple):
+    """A Discord role, by id and name (either may be unknown: 0 or "").
+
+    A named tuple: a member's roles are a key every command looks up (`Access`), and a tuple hashes in C.
+    """
 
     id: int
     name: str
