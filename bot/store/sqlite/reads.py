@@ -116,11 +116,13 @@ def locks(conn: sqlite3.Connection) -> list[Lock]:
     return [Lock(*rec) for rec in conn.execute(f"{_LOCK_SELECT} ORDER BY l.since")]
 
 
-_SUCCEEDED = "FROM deploys WHERE service = :service AND environment = :environment AND status = 'succeeded'"
 _TARGET = (
-    f"SELECT (SELECT version {_SUCCEEDED} ORDER BY id DESC LIMIT 1) AS current, "
-    f"(SELECT version {_SUCCEEDED} AND version != (SELECT version {_SUCCEEDED} ORDER BY id DESC LIMIT 1) "
-    "ORDER BY id DESC LIMIT 1) AS previous, "
+    "SELECT (SELECT version FROM deploys WHERE service = :service AND environment = :environment "
+    "AND status = 'succeeded' ORDER BY id DESC LIMIT 1) AS current, "
+    "(SELECT version FROM deploys d WHERE d.service = :service AND d.environment = :environment "
+    "AND d.status = 'succeeded' AND d.version != (SELECT version FROM deploys WHERE service = :service "
+    "AND environment = :environment AND status = 'succeeded' ORDER BY id DESC LIMIT 1) "
+    "ORDER BY d.id DESC LIMIT 1) AS previous, "
     "(SELECT replicas FROM operations WHERE action = 'scale' AND service = :service AND environment = :environment "
     "AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1) AS scale, "
     "l.service, l.environment, l.operation_id, l.holder_name, l.since, l.holder, o.command "
