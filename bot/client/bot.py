@@ -21,7 +21,6 @@ import discord
 from discord.ext import commands
 
 from bot.client.buttons import BUTTONS, answer_unknown
-from bot.client.calls import family_of
 from bot.client.guild import resolve_channel
 from bot.client.phrase import PhraseForms
 from bot.client.reactions import on_reaction
@@ -197,10 +196,6 @@ class OpsBot(commands.Bot):
         """Answer what discord.py would drop: a step-up form past its time, a click no button of Opscord's knows."""
         await self.phrase_forms.answer_stale(interaction)
         await answer_unknown(interaction)
-
-    async def on_app_command_completion(self, interaction: discord.Interaction[Any], command: Any) -> None:
-        """Count a command that ended without an error (failures are counted on the error path)."""
-        self.app.metrics.command(family_of(interaction) or "unknown", "ok")
 
     async def on_ready(self) -> None:
         """Log the identity once connected."""

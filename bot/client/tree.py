@@ -7,7 +7,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
-from bot.client.calls import invocation_of
+from bot.client.calls import family_of, invocation_of
 from bot.client.errors import answer_failure
 
 
@@ -27,10 +27,15 @@ class OpsTree(app_commands.CommandTree[Any]):
     async def _call(self, interaction: discord.Interaction[Any]) -> None:
         from bot.client.bot import app_of
 
+        app = app_of(self.client)
         try:
             await super()._call(interaction)
         finally:
-            app_of(self.client).pipeline.first_answers.answered()
+            app.pipeline.first_answers.answered()
+        if interaction.type is discord.InteractionType.application_command and not interaction.command_failed:
+            # a command that ended without an error (failures are counted on the error path); counted here
+            # rather than on discord.py's app_command_completion event, which costs a task per command
+            app.metrics.command(family_of(interaction) or "unknown", "ok")
 
     async def on_error(self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError) -> None:
         """The one error handler for every app command."""
