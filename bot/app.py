@@ -19,7 +19,7 @@ import aiohttp
 import discord
 import yarl
 
-from bot import startup
+from bot import collector, startup
 from bot.alerts import AlertChannel, AlertReceiver
 from bot.config import ConfigError, OpscordConfig, env_problems, load_config, provider_settings
 from bot.guide import Guide
@@ -130,12 +130,19 @@ def secret_values(config: OpscordConfig, environ: Mapping[str, str]) -> list[str
     return values
 
 
+async def _freeze_when_ready(bot: discord.Client) -> None:
+    """Once connected, what the start built is set aside from the garbage collector (bot.collector)."""
+    await bot.wait_until_ready()
+    collector.freeze_what_start_built()
+
+
 async def run(settings: Settings) -> int:
     """Run the bot against Discord (or whatever the URL overrides name) until SIGTERM or SIGINT."""
     from bot.client import OpsBot
     from bot.leader import Leadership
     from bot.web import StatusServer
 
+    collector.tune()
     assert settings.discord_token is not None
     token = settings.discord_token.get_secret_value()
     audit_key = settings.audit_key.decode() if settings.audit_key else None
@@ -172,6 +179,7 @@ async def run(settings: Settings) -> int:
                 await base.store.append(leadership.takeover_entry())
             async with bot:
                 runner = asyncio.create_task(startup.connect(bot, token), name="discord-client")
+                frozen = asyncio.create_task(_freeze_when_ready(bot), name="collector-freeze")
                 if leadership is not None:
                     leadership.announce_when_ready(bot)  # the takeover's line in the audit channel
                 stop = asyncio.create_task(stopping.wait(), name="stop-signal")
@@ -182,6 +190,7 @@ async def run(settings: Settings) -> int:
                     await bot.shutdown()
                 else:
                     stop.cancel()
+                frozen.cancel()  # never connected: nothing to set aside
                 await startup.finished(runner)
         except Exception as exc:
             sentence = startup.explain(exc, bot.application_id, config.guild.id)
