@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 def iso(moment: datetime) -> str:
     """A time as stored on operations: UTC, milliseconds, `Z` (sorts as text)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" off; not strftime: slower
 
 
 def now_iso() -> str:
@@ -17,7 +17,7 @@ def now_iso() -> str:
 
 def utc_timestamp(moment: datetime | None = None) -> str:
     """A time as in the audit export: UTC to the second with a `Z` (2026-03-04T15:23:47Z)."""
-    return (moment or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (moment or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")[:-6] + "Z"
 
 
 def parse_iso(text: str) -> datetime:
