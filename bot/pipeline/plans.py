@@ -24,10 +24,11 @@ from datetime import UTC
 from bot.config import FreezeWindow
 from bot.errors import OpscordError
 from bot.pipeline.policy import PolicyEngine
+from bot.pipeline.provider_request import provider_request
 from bot.providers import ProviderRegistry
 from bot.store import Operation, Store, TargetFacts
 from bot.text import shown
-from integrations.base import Action, OperationRequest, PlanContext, Planner, ProviderPlan
+from integrations.base import Action, PlanContext, Planner, ProviderPlan
 from integrations.errors import IntegrationError
 
 log = logging.getLogger("bot.pipeline")
@@ -171,10 +172,7 @@ class Plans:
             provider = self._providers.for_action(op.service, _action(op.action))
         except OpscordError:  # the request itself says what is missing
             return ProviderPlan(), None
-        request = OperationRequest(
-            request_id=op.id, action=_action(op.action), service=op.service, environment=op.environment,
-            version=op.version, replicas=op.replicas, previous_version=op.previous_version,
-            requester=op.requester_name)
+        request = provider_request(op, _action(op.action))
         planned = ProviderPlan()
         if isinstance(provider, Planner):
             try:

@@ -26,6 +26,7 @@ from bot.pipeline.health_gate import HealthGate, IncidentOpener
 from bot.pipeline.messages import Progress
 from bot.pipeline.notices import requester_notice
 from bot.pipeline.plans import Plans
+from bot.pipeline.provider_request import provider_request
 from bot.pipeline.types import Actor
 from bot.processes import THIS_PROCESS, ProcessIdentity
 from bot.providers import ProviderRegistry
@@ -338,10 +339,7 @@ class Runner:
         return messages.APPROVAL_VOID if len(quorum.assign(slots, now)) < len(slots) else None
 
     async def _run_provider(self, op: Operation, step: Callable[[str], Awaitable[None]]) -> tuple[bool, str]:
-        request = OperationRequest(
-            request_id=op.id, action=op.action,  # type: ignore[arg-type]
-            service=op.service, environment=op.environment, version=op.version, replicas=op.replicas,
-            previous_version=op.previous_version, requester=op.requester_name)
+        request = provider_request(op, op.action)  # type: ignore[arg-type]
         try:
             async with asyncio.timeout(self.timeout):
                 result = await self._call(op, request)

@@ -9,6 +9,7 @@ from bot.config import parse_config
 from bot.pipeline import Refused
 from bot.store import Change
 from bot.store.changes import UpdateOperation
+from integrations.base import OperationRequest, OperationResult
 from tests.helpers import state
 from tests.pipeline.conftest import CHANNEL, Screen, alice, bob, dave, erin, inp, raw_config, world_for
 
@@ -224,3 +225,32 @@ async def test_policy_explain_and_the_confirmation_agree_on_its_expiry(world, ca
     assert round(minutes) == world.app.config.operations.confirm_minutes == 2
     assert main(["policy", "explain", "rollback", "production", "--config", str(EXAMPLE_CONFIG)]) == 0
     assert "The requester has 2 minutes to confirm." in capsys.readouterr().out
+
+
+class _Recording:
+    """A deploy provider that remembers the requests it was handed."""
+
+    def __init__(self) -> None:
+        self.requests: list[OperationRequest] = []
+
+    async def deploy(self, request: OperationRequest) -> OperationResult:
+        self.requests.append(request)
+        return OperationResult(True, "deployed")
+
+    async def rollback(self, request: OperationRequest) -> OperationResult:
+        self.requests.append(request)
+        return OperationResult(True, "rolled back")
+
+
+async def test_a_rollback_hands_the_provider_the_version_it_goes_back_to(world):
+    # the providers read a rollback's previous_version as its target (GitHub Actions re-dispatches its deploy
+    # workflow with it): it must be the version rolled back to, never the one rolled back from
+    provider = _Recording()
+    world.app.providers.overrides["order-service"] = provider
+    for version in ("v1.0.0", "v1.1.0"):
+        await world.finish((await world.request(alice, inp("deploy", version=version))).id)
+    op = await world.request(alice, inp("rollback"))
+    await world.click(alice, op.id, "confirm")
+    assert (await world.finish(op.id)).status == "succeeded"
+    deploys = [(r.action, r.version, r.previous_version) for r in provider.requests]
+    assert deploys == [("deploy", "v1.0.0", None), ("deploy", "v1.1.0", "v1.0.0"), ("rollback", "v1.0.0", "v1.0.0")]
