@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -144,3 +145,16 @@ class Harness:
     async def export(self) -> list[dict[str, Any]]:
         """The export objects of every row."""
         return [row.export() for row in await self.audit_rows()]
+
+
+@contextlib.asynccontextmanager
+async def running(tmp_path: Path, raw: dict[str, Any], environ: dict[str, str] | None = None
+                  ) -> AsyncIterator[Harness]:
+    """A started harness over `raw`, stopped after; Discord's limits were never broken meanwhile."""
+    h = Harness(tmp_path, raw) if environ is None else Harness(tmp_path, raw, environ=environ)
+    await h.start()
+    try:
+        yield h
+    finally:
+        await h.stop()
+    assert not h.emu.violations, h.emu.violations

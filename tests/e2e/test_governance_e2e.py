@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.sandbox.emulator.models import EPHEMERAL_FLAG
-from tests.e2e.harness import Harness
+from tests.e2e.harness import Harness, running
 from tests.helpers import example_raw, state, subject
 
 QUORUM = {"action": "migrate", "environment": "production", "require": {"dba": 1, "team_lead": 1}}
@@ -19,13 +19,8 @@ STEP_UP = {"action": "deploy", "environment": "production", "service": "api-gate
 async def governed(tmp_path, error_logs) -> AsyncIterator[Harness]:
     raw = example_raw(tmp_path / "state")
     raw["policy"] = [QUORUM, BOUND, STEP_UP, *raw["policy"]]
-    h = Harness(tmp_path, raw)
-    await h.start()
-    try:
+    async with running(tmp_path, raw) as h:
         yield h
-    finally:
-        await h.stop()
-    assert not h.emu.violations, h.emu.violations
 
 
 def told(handle) -> str:

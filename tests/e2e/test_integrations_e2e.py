@@ -7,7 +7,7 @@ import time
 import pytest
 
 from bot.sandbox.fakes import FakeArgoCD, FakeGitHub, FakeKubernetes
-from tests.e2e.harness import Harness
+from tests.e2e.harness import Harness, running
 from tests.helpers import example_raw, state, subject
 
 SECRETS = {"GITHUB_TOKEN": "ghp_e2eSecretValue0123456789", "ARGOCD_TOKEN": "argocd-e2e-secret-value-42",
@@ -43,13 +43,8 @@ async def harness(tmp_path, error_logs, upstreams, caplog):
     raw["services"][2]["deploy"] = {"provider": "kubernetes", "api_url": kube.base_url, "token_env": "KUBE_TOKEN",
                                     "image": "registry.example.com/{service}:{version}", "budget_seconds": 20,
                                     **FAST}
-    h = Harness(tmp_path, raw, environ={"PATH": "/usr/bin:/bin", **SECRETS})
-    await h.start()
-    try:
+    async with running(tmp_path, raw, environ={"PATH": "/usr/bin:/bin", **SECRETS}) as h:
         yield h
-    finally:
-        await h.stop()
-    assert not h.emu.violations, h.emu.violations
 
 
 async def deploy(harness, user, service, version, env="staging", fragment="complete"):
