@@ -192,11 +192,7 @@ async def _apply_safety_step(conn: Conn, step: c.Step) -> None:
         params: list[Any] = list(step.fields.values())
         _text_ok(*(v for v in params if isinstance(v, str)))
         sets = [f"{name} = ${i}" for i, name in enumerate(step.fields, start=1)]
-        if step.touch:
-            sets.append("revision = revision + 1")
-        if step.shown_revision is not None:
-            params.append(step.shown_revision)
-            sets.append(f"shown_revision = GREATEST(shown_revision, ${len(params)})")
+        _revision_sets(sets, params, touch=step.touch, shown_revision=step.shown_revision)
         if sets:
             await conn.execute(f"UPDATE break_glass_reviews SET {', '.join(sets)} "  # noqa: S608 - fixed names
                                f"WHERE op_id = ${len(params) + 1}", *params, step.op_id)
@@ -250,13 +246,18 @@ async def _move_operation(conn: Conn, step: c.MoveOperation) -> Operation:
     return operation_from(rec)
 
 
+def _revision_sets(sets: list[str], values: list[Any], *, touch: bool, shown_revision: int | None) -> None:
+    """The bookkeeping an update of a shown row adds: a touch is a new revision; what Discord shows only rises."""
+    if touch:
+        sets.append("revision = revision + 1")
+    if shown_revision is not None:
+        values.append(shown_revision)
+        sets.append(f"shown_revision = GREATEST(shown_revision, ${len(values)})")
+
+
 async def _update_operation(conn: Conn, step: c.UpdateOperation) -> Operation | None:
     sets, values = _sets(step.fields, 1)
-    if step.touch:
-        sets.append("revision = revision + 1")
-    if step.shown_revision is not None:
-        values.append(step.shown_revision)
-        sets.append(f"shown_revision = GREATEST(shown_revision, ${len(values)})")
+    _revision_sets(sets, values, touch=step.touch, shown_revision=step.shown_revision)
     if not sets:
         return await operation(conn, step.op_id)
     rec = await conn.fetchrow(f"UPDATE operations SET {', '.join(sets)} WHERE id = ${len(values) + 1} "  # noqa: S608

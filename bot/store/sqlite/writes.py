@@ -159,11 +159,7 @@ def _apply_safety_step(conn: sqlite3.Connection, step: c.Step) -> None:
         if unknown:
             raise ValueError(f"a review's {', '.join(sorted(unknown))} cannot change")
         sets, params = [f"{name} = ?" for name in step.fields], list(step.fields.values())
-        if step.touch:
-            sets.append("revision = revision + 1")
-        if step.shown_revision is not None:
-            sets.append("shown_revision = MAX(shown_revision, ?)")
-            params.append(step.shown_revision)
+        _revision_sets(sets, params, touch=step.touch, shown_revision=step.shown_revision)
         if sets:
             conn.execute(f"UPDATE break_glass_reviews SET {', '.join(sets)} WHERE op_id = ?",  # noqa: S608
                          (*params, step.op_id))
@@ -209,13 +205,18 @@ def _move_operation(conn: sqlite3.Connection, step: c.MoveOperation) -> Operatio
     return op
 
 
+def _revision_sets(sets: list[str], values: list[Any], *, touch: bool, shown_revision: int | None) -> None:
+    """The bookkeeping an update of a shown row adds: a touch is a new revision; what Discord shows only rises."""
+    if touch:
+        sets.append("revision = revision + 1")
+    if shown_revision is not None:
+        sets.append("shown_revision = MAX(shown_revision, ?)")
+        values.append(shown_revision)
+
+
 def _update_operation(conn: sqlite3.Connection, step: c.UpdateOperation) -> Operation | None:
     sets, values = _sets(step.fields)
-    if step.touch:
-        sets.append("revision = revision + 1")
-    if step.shown_revision is not None:
-        sets.append("shown_revision = MAX(shown_revision, ?)")
-        values.append(step.shown_revision)
+    _revision_sets(sets, values, touch=step.touch, shown_revision=step.shown_revision)
     if sets:
         conn.execute(f"UPDATE operations SET {', '.join(sets)} WHERE id = ?",  # noqa: S608 - fixed column names
                      (*values, step.op_id))
